@@ -1,0 +1,515 @@
+"""Train a policy: collect, estimate, update, record. One loop for every variant.
+
+A *group* is one config run for several seeds at once (stacked weights, one vector env). Each
+seed's numbers are those it would get alone; the group only shares the Python and torch
+overhead, which dominates networks this small. ``pgbench train --seed 0 1 2`` runs a group.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pgbench import estimators as est
+from pgbench.config import FIELD_NAMES, TrainConfig, make_config, parse_set_options
+from pgbench.envs import check_env_id, make_vector_env
+from pgbench.errors import UserError
+from pgbench.io import replace_dir_atomic, staging_dir, write_json_atomic, write_parquet_atomic
+from pgbench.policies import (PolicySpec, init_policy, init_value, log_prob_and_entropy,
+                              value_forward)
+from pgbench.provenance import provenance
+from pgbench.rollout import Batch, GroupCollector
+
+RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its running reward here
+RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
+
+
+class StackedAdam:
+    """Adam on stacked (per-seed) tensors, with the arithmetic of ``torch.optim.Adam``.
+
+    Adam is elementwise, so one optimiser over stacked weights updates each seed exactly as its
+    own optimiser would. ``keep(idx)`` drops the seeds that stopped training, with their state.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
+        for k, p in self.params.items():
+            if p.grad is None:
+                continue
+            self.m[k].lerp_(p.grad, 1 - b1)
+            self.v[k].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (self.v[k].sqrt() / math.sqrt(bc2)).add_(self.eps)
+            p.addcdiv_(self.m[k], denom, value=-self.lr / bc1)
+
+    def zero_grad(self) -> None:
+        for p in self.params.values():
+            p.grad = None
+
+    def keep(self, idx: list[int]) -> None:
+        for k in list(self.params):
+            self.params[k] = self.params[k].detach()[idx].clone().requires_grad_(True)
+            self.m[k], self.v[k] = self.m[k][idx].clone(), self.v[k][idx].clone()
+
+
+def seed_sequences(seed: int) -> dict[str, np.random.SeedSequence]:
+    """Independent streams of one seed: network init, env resets, action noise."""
+    init, env, noise = np.random.SeedSequence(seed).spawn(3)
+    return {"init": init, "env": env, "noise": noise}
+
+
+def torch_generator(ss: np.random.SeedSequence) -> torch.Generator:
+    return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+
+
+@dataclass
+class SeedLog:
+    """What one seed of a group has recorded so far."""
+
+    seed: int
+    env_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+    running_reward: float = RUNNING_REWARD_START
+    solved: dict | None = None
+    stop_reason: str | None = None
+    ema_state: float = float("nan")
+    episode_rows: list = field(default_factory=list)
+    update_rows: list = field(default_factory=list)
+
+
+def policy_spec(cfg: TrainConfig) -> PolicySpec:
+    venv = make_vector_env(cfg.env_id, 1)
+    try:
+        obs_space, act_space = venv.single_observation_space, venv.single_action_space
+    finally:
+        venv.close()
+    discrete = hasattr(act_space, "n")
+    return PolicySpec(
+        obs_dim=int(obs_space.shape[0]),
+        act_dim=int(act_space.n) if discrete else int(act_space.shape[0]),
+        discrete=discrete, hidden=tuple(cfg.hidden), activation=cfg.activation,
+        dropout=cfg.dropout, log_std_init=cfg.log_std_init,
+    )
+
+
+def advantages(cfg: TrainConfig, batch: Batch, values, final_values, ema_state, score_sqnorm=None):
+    """The weight of each log-probability, ``(S, E, T)``, and the critic's targets.
+
+    ``values (S, E, T)`` and ``final_values (S, E)`` are the critic's estimates (None without a
+    critic); ``ema_state (S,)`` is the running baseline's state. Returns
+    ``(advantage, value_target, new_ema_state)``.
+    """
+    mask, rewards = batch.mask, batch.rewards
+    bootstrap = None
+    if final_values is not None:  # a truncated episode continues past its last step: V(s_T)
+        bootstrap = np.where(batch.truncated, final_values, 0.0)
+    target = None
+    if cfg.returns == "gae":
+        adv = est.gae(rewards, values, mask, batch.terminated, cfg.gamma, cfg.gae_lambda,
+                      final_values)
+        target = np.where(mask, adv + values, 0.0)
+    else:
+        weigh = est.total_return if cfg.returns == "total" else est.reward_to_go
+        adv = weigh(rewards, mask, cfg.gamma, bootstrap)
+        target = adv.copy()
+        if cfg.baseline == "mean":
+            adv = adv - est.batch_mean_baseline(adv, mask)[:, None, None]
+        elif cfg.baseline == "ema":
+            b, ema_state = est.ema_baseline(ema_state, adv, mask, cfg.ema_weight)
+            adv = adv - b[:, None, None]
+        elif cfg.baseline == "whiten":
+            adv = est.whiten_per_episode(adv, mask)
+        elif cfg.baseline == "time":
+            adv = adv - est.time_baseline(adv, mask)[:, None, :]
+        elif cfg.baseline == "optimal":
+            b = est.optimal_constant_baseline(est.episode_means(adv, mask), score_sqnorm)
+            adv = adv - b[:, None, None]
+        elif cfg.baseline == "value":
+            adv = adv - values
+    if cfg.normalize_advantages:
+        adv = est.normalize_advantages(adv, mask)
+    return np.where(mask, adv, 0.0), target, ema_state
+
+
+def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None):
+    """Per-seed surrogate losses ``(S,)`` to minimise.
+
+    REINFORCE: ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)``, the slides' estimator (N episodes).
+    PPO: the clipped surrogate averaged over valid steps.
+    """
+    if cfg.loss == "ppo":
+        ratio = torch.exp(logp - logp_old)
+        clipped = torch.clamp(ratio, 1 - cfg.ppo_clip, 1 + cfg.ppo_clip)
+        surrogate = torch.minimum(ratio * adv, clipped * adv) * valid
+        return -surrogate.sum(1) / valid.sum(1).clamp(min=1)
+    return -(logp * adv * valid).sum(1) / n_episodes
+
+
+class GroupTrainer:
+    """Trains one config for several seeds at once; see the module docstring."""
+
+    def __init__(self, cfg: TrainConfig, seeds: list[int]):
+        self.cfg, self.seeds = cfg, list(seeds)
+        self.spec = policy_spec(cfg)
+        streams = [seed_sequences(s) for s in self.seeds]
+        init_gens = [torch_generator(ss["init"]) for ss in streams]
+        self.params = {k: v.requires_grad_(True) for k, v in init_policy(self.spec, init_gens).items()}
+        self.opt = StackedAdam(self.params, cfg.lr)
+        self.vparams, self.vopt = None, None
+        if cfg.has_critic:
+            self.vparams = {k: v.requires_grad_(True) for k, v in init_value(self.spec, init_gens).items()}
+            self.vopt = StackedAdam(self.vparams, cfg.value_lr)
+        self.collector = GroupCollector(cfg.env_id, self.spec, cfg.envs_per_seed,
+                                        {"env": [s["env"] for s in streams],
+                                         "noise": [s["noise"] for s in streams]})
+        self.logs = [SeedLog(seed=s) for s in self.seeds]
+        self.active = list(range(len(self.seeds)))
+        self.threshold = check_env_id(cfg.env_id).reward_threshold
+        self.t0 = time.perf_counter()
+
+    # -- collect ----------------------------------------------------------------------------
+    def collect(self) -> Batch:
+        cfg, rounds = self.cfg, []
+        S = len(self.active)
+        steps = np.zeros(S, dtype=np.int64)
+        episodes = np.zeros(S, dtype=np.int64)
+        while True:
+            if cfg.episodes_per_update > 0:
+                need = episodes < cfg.episodes_per_update
+            else:
+                need = steps < cfg.steps_per_update
+            if not need.any():
+                break
+            batch = self.collector.collect_round(self.params, need)
+            rounds.append(batch)
+            steps += batch.lengths.sum(1)
+            episodes += (batch.lengths > 0).sum(1)
+        return Batch.concat(rounds)
+
+    # -- record -----------------------------------------------------------------------------
+    def record_episodes(self, batch: Batch) -> None:
+        for k, g in enumerate(self.active):
+            log = self.logs[g]
+            for e in np.flatnonzero(batch.lengths[k] > 0):
+                length = int(batch.lengths[k, e])
+                ret = float(batch.rewards[k, e, :length].sum())
+                log.env_steps += length
+                log.running_reward = (RUNNING_REWARD_WEIGHT * ret
+                                      + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward)
+                log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length,
+                                         bool(batch.terminated[k, e]), bool(batch.truncated[k, e]),
+                                         log.running_reward))
+                if (log.solved is None and self.threshold is not None
+                        and log.running_reward >= self.threshold):
+                    log.solved = {"update": log.updates, "episode": log.episodes,
+                                  "env_steps": log.env_steps}
+                log.episodes += 1
+
+    # -- update -----------------------------------------------------------------------------
+    def update(self, batch: Batch) -> None:
+        cfg, spec = self.cfg, self.spec
+        S, E, T = batch.mask.shape
+        flat = lambda x: x.reshape(S, E * T, *x.shape[3:])  # noqa: E731  (S,E,T,..)->(S,E*T,..)
+        obs, actions = flat(batch.obs), flat(batch.actions)
+        masks = None if batch.dropout_masks is None else [flat(m) for m in batch.dropout_masks]
+        valid = torch.from_numpy(batch.mask.reshape(S, E * T)).float()
+        n_episodes = torch.from_numpy((batch.lengths > 0).sum(1)).float().clamp(min=1)
+
+        values = final_values = None
+        if cfg.has_critic:
+            with torch.no_grad():
+                values = value_forward(self.vparams, obs, spec).view(S, E, T).double().numpy()
+                final_values = value_forward(self.vparams, batch.final_obs, spec).double().numpy()
+        score_sqnorm = None
+        if cfg.baseline == "optimal":
+            from pgbench.gradients import per_episode_grads
+
+            grads = per_episode_grads(self.params, spec, batch, torch.from_numpy(batch.mask).float())
+            score_sqnorm = grads.pow(2).sum(-1).double().numpy()
+        states = np.array([self.logs[g].ema_state for g in self.active])
+        adv, target, states = advantages(cfg, batch, values, final_values, states, score_sqnorm)
+        for k, g in enumerate(self.active):
+            self.logs[g].ema_state = float(states[k])
+        adv_t = torch.from_numpy(adv.reshape(S, E * T)).float()
+
+        logp_old = None
+        if cfg.loss == "ppo":
+            with torch.no_grad():
+                logp_old, _ = log_prob_and_entropy(self.params, obs, actions, spec, masks)
+        for _ in range(cfg.update_epochs):
+            self.opt.zero_grad()
+            logp, entropy = log_prob_and_entropy(self.params, obs, actions, spec, masks)
+            losses = policy_loss(cfg, logp, adv_t, valid, n_episodes, logp_old)
+            mean_entropy = (entropy * valid).sum(1) / valid.sum(1).clamp(min=1)
+            (losses - cfg.entropy_coef * mean_entropy).sum().backward()
+            grad_norm = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in self.params.values()))
+            self.opt.step()
+
+        value_loss = torch.full((S,), float("nan"))
+        if cfg.has_critic:
+            target_t = torch.from_numpy(target.reshape(S, E * T)).float()
+            for _ in range(cfg.value_iters):
+                self.vopt.zero_grad()
+                v = value_forward(self.vparams, obs, spec)
+                per_seed = ((v - target_t).pow(2) * valid).sum(1) / valid.sum(1).clamp(min=1)
+                per_seed.sum().backward()
+                self.vopt.step()
+                value_loss = per_seed.detach()
+
+        wall = time.perf_counter() - self.t0
+        for k, g in enumerate(self.active):
+            log = self.logs[g]
+            log.update_rows.append((log.updates, log.env_steps, int((batch.lengths[k] > 0).sum()),
+                                    float(losses[k].detach()), float(grad_norm[k]), float(mean_entropy[k].detach()),
+                                    float(value_loss[k]), wall))
+            log.updates += 1
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, on_finished=None, progress=None) -> list[SeedLog]:
+        """Train until every seed has solved (with stop_when_solved) or spent its budget.
+
+        ``on_finished(log)`` is called as soon as a seed stops, so its results can be written
+        while the others go on.
+        """
+        cfg = self.cfg
+        try:
+            while self.active:
+                batch = self.collect()
+                self.record_episodes(batch)
+                self.update(batch)
+                finished = []
+                for g in self.active:
+                    log = self.logs[g]
+                    if cfg.stop_when_solved and log.solved is not None:
+                        log.stop_reason = "solved"
+                    elif log.env_steps >= cfg.total_steps:
+                        log.stop_reason = "budget"
+                    if log.stop_reason:
+                        finished.append(g)
+                if progress is not None:
+                    progress(self)
+                if finished:
+                    keep = [k for k, g in enumerate(self.active) if g not in finished]
+                    self.active = [self.active[k] for k in keep]
+                    self.opt.keep(keep)
+                    self.params = self.opt.params
+                    if self.vopt is not None:
+                        self.vopt.keep(keep)
+                        self.vparams = self.vopt.params
+                    self.collector.set_active(self.active)
+                    for g in finished:
+                        if on_finished is not None:
+                            on_finished(self.logs[g])
+        finally:
+            self.collector.close()
+        return self.logs
+
+
+# No wall time here: episodes.parquet is bit-identical across reruns of a config and seed.
+# Wall time is per update, in updates.parquet (join on `update`).
+EPISODE_COLUMNS = ["update", "episode", "env_steps", "return", "length", "terminated", "truncated",
+                   "running_reward"]
+UPDATE_COLUMNS = ["update", "env_steps", "episodes", "policy_loss", "grad_norm", "entropy",
+                  "value_loss", "wall_s"]
+
+
+def episodes_frame(log: SeedLog) -> pd.DataFrame:
+    df = pd.DataFrame(log.episode_rows, columns=EPISODE_COLUMNS)
+    return df.astype({"update": "int64", "episode": "int64", "env_steps": "int64",
+                      "return": "float64", "length": "int64", "terminated": "bool",
+                      "truncated": "bool", "running_reward": "float64"})
+
+
+def updates_frame(log: SeedLog) -> pd.DataFrame:
+    df = pd.DataFrame(log.update_rows, columns=UPDATE_COLUMNS)
+    return df.astype({"update": "int64", "env_steps": "int64", "episodes": "int64"})
+
+
+def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: dict,
+              elapsed_s: float, cpu_s: float) -> None:
+    """Write one seed's run directory atomically: staged beside it, then renamed into place."""
+    run_cfg = replace(cfg, seed=log.seed)
+    stage = staging_dir(out_dir)
+    try:
+        write_parquet_atomic(stage / "episodes.parquet", episodes_frame(log))
+        write_parquet_atomic(stage / "updates.parquet", updates_frame(log))
+        write_json_atomic(stage / "run.json", {
+            "schema": 1,
+            "config": run_cfg.to_dict(),
+            "config_hash": run_cfg.hash(with_seed=False),
+            "run_hash": run_cfg.hash(with_seed=True),
+            "meta": meta,
+            "status": "complete",
+            "stop_reason": log.stop_reason,
+            "reward_threshold": check_env_id(cfg.env_id).reward_threshold,
+            "solved": log.solved,
+            "totals": {"env_steps": log.env_steps, "episodes": log.episodes, "updates": log.updates},
+            "provenance": {**prov, "elapsed_s": round(elapsed_s, 3), "cpu_s": round(cpu_s, 3)},
+        })
+        replace_dir_atomic(stage, out_dir)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def train_group(cfg: TrainConfig, seeds: list[int], out_dirs: list[Path], meta: dict | None = None,
+                show_progress: bool = False) -> list[SeedLog]:
+    """Train ``cfg`` for each seed and write ``out_dirs[i]`` for ``seeds[i]`` as it finishes."""
+    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
+    meta = meta or {}
+    prov = provenance(seed_group=list(seeds))
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    where = dict(zip(seeds, out_dirs))
+
+    def finished(log: SeedLog) -> None:
+        # Seeds of a group share wall and CPU time; each run records the group's total so far
+        # divided by the group size (aggregate sums what belongs to a job).
+        write_run(where[log.seed], cfg, log, meta, prov,
+                  (time.perf_counter() - t0) / len(seeds), (_cpu_seconds() - c0) / len(seeds))
+
+    bar = _progress_bar(cfg, seeds) if show_progress else None
+    try:
+        if cfg.episodes_per_update > 0:
+            return GroupTrainer(cfg, seeds).run(on_finished=finished, progress=bar)
+        # With a step quota, seeds need different numbers of rounds, so a shared batch would
+        # be padded differently than alone; run them one after another to keep them exact.
+        return [GroupTrainer(cfg, [s]).run(on_finished=finished, progress=bar)[0] for s in seeds]
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _progress_bar:
+    """A tqdm bar over the group's env steps, shown only on a terminal."""
+
+    def __init__(self, cfg: TrainConfig, seeds):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=cfg.total_steps * len(seeds), unit="step", unit_scale=True,
+                        desc=f"{cfg.env_id} {cfg.variant}", leave=False)
+        self.done = 0
+
+    def __call__(self, trainer: GroupTrainer) -> None:
+        cap = trainer.cfg.total_steps
+        done = sum(cap if log.stop_reason else min(log.env_steps, cap) for log in trainer.logs)
+        solved = sum(log.solved is not None for log in trainer.logs)
+        self.bar.update(done - self.done)
+        self.done = done
+        self.bar.set_postfix(solved=f"{solved}/{len(trainer.logs)}", refresh=False)
+
+    def close(self):
+        self.bar.close()
+
+
+# -- command line ---------------------------------------------------------------------------
+def configure_parser(parser) -> None:
+    parser.add_argument("--env", required=True, help="Gymnasium env id, e.g. CartPole-v1")
+    parser.add_argument("--variant", required=True, help="estimator variant (see `pgbench variants`)")
+    parser.add_argument("--seed", type=int, nargs="+", required=True,
+                        help="seed(s); several seeds train together in one process, each giving "
+                             "the numbers it would give alone")
+    parser.add_argument("--total-steps", type=int, help="env-step budget per seed")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--episodes-per-update", type=int, help="whole episodes per update")
+    group.add_argument("--steps-per-update", type=int, help="env steps per update (whole episodes)")
+    parser.add_argument("--stop-when-solved", action="store_true",
+                        help="stop once the running reward reaches the env's reward_threshold")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a setting; keys: {', '.join(FIELD_NAMES)}")
+    parser.add_argument("--out", required=True,
+                        help="run directory; with several seeds, a pattern containing {seed} "
+                             "(default: OUT/seed{seed})")
+    parser.add_argument("--suite", default="", help="suite name recorded in run.json (metadata)")
+    parser.add_argument("--arm", default="", help="arm name recorded in run.json (metadata)")
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="the settings this arm varies, recorded in run.json (metadata)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="skip seeds whose run directory is complete with the same config")
+
+
+def build_config(args) -> TrainConfig:
+    overrides = parse_set_options(args.set)
+    for name, value in (("total_steps", args.total_steps), ("episodes_per_update", args.episodes_per_update),
+                        ("steps_per_update", args.steps_per_update)):
+        if value is not None:
+            overrides[name] = value
+    if args.steps_per_update is not None and "episodes_per_update" not in overrides:
+        overrides["episodes_per_update"] = 0
+    if args.episodes_per_update is not None and "steps_per_update" not in overrides:
+        overrides["steps_per_update"] = 0
+    if args.stop_when_solved:
+        overrides["stop_when_solved"] = True
+    overrides["env_id"] = args.env
+    overrides["seed"] = args.seed[0]
+    cfg = make_config(args.variant, overrides)
+    check_env_id(cfg.env_id)
+    policy_spec(cfg)  # fails here, before anything is written, on an unsupported space
+    return cfg
+
+
+def out_dirs_for(pattern: str, seeds: list[int]) -> list[Path]:
+    if len(seeds) == 1 and "{seed}" not in pattern:
+        return [Path(pattern)]
+    if "{seed}" not in pattern:
+        pattern = os.path.join(pattern, "seed{seed}")
+    return [Path(pattern.format(seed=s)) for s in seeds]
+
+
+def _is_complete(run_dir: Path, cfg: TrainConfig) -> bool:
+    import json
+
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("status") == "complete" and info.get("run_hash") == cfg.hash()
+
+
+def run(args) -> int:
+    if len(set(args.seed)) != len(args.seed):
+        raise UserError(f"repeated seed in --seed {args.seed}; give each seed once")
+    if any(s < 0 for s in args.seed):
+        raise UserError(f"bad --seed {args.seed}; accepted: integers >= 0")
+    cfg = build_config(args)
+    seeds, dirs = list(args.seed), out_dirs_for(args.out, list(args.seed))
+    if args.skip_existing:
+        todo = [(s, d) for s, d in zip(seeds, dirs) if not _is_complete(d, replace(cfg, seed=s))]
+        seeds, dirs = [s for s, _ in todo], [d for _, d in todo]
+        if not seeds:
+            print("pgbench train: every run is complete; nothing to do", file=sys.stderr)
+            return 0
+    setting = dict(item.split("=", 1) for item in args.setting if "=" in item)
+    meta = {"suite": args.suite, "arm": args.arm or cfg.variant, "setting": setting,
+            "command": " ".join(["pgbench", "train", *sys.argv[2:]]) if sys.argv else ""}
+    show = sys.stderr.isatty()
+    logs = train_group(cfg, seeds, dirs, meta=meta, show_progress=show)
+    for log, d in zip(logs, dirs):
+        solved = (f"solved at {log.solved['env_steps']} steps ({log.solved['episode'] + 1} episodes)"
+                  if log.solved else "not solved")
+        print(f"seed {log.seed}: {log.env_steps} steps, {log.episodes} episodes, {solved} -> {d}")
+    return 0

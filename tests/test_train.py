@@ -1,0 +1,142 @@
+"""The trainer: determinism, seed groups, the optimiser, env seeding, bad input, learning."""
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pgbench.cli import main
+from pgbench.config import make_config
+from pgbench.envs import make_vector_env, reset_with_seeds
+from pgbench.train import StackedAdam, train_group
+
+
+def train(tmp_path, name, variant="rtg_baseline", seeds=(0,), **overrides):
+    cfg = make_config(variant, {"total_steps": 4000, **overrides})
+    dirs = [tmp_path / name / f"seed{s}" for s in seeds]
+    train_group(cfg, list(seeds), dirs)
+    return dirs
+
+
+def test_same_seed_gives_bit_identical_episodes(tmp_path):
+    a = train(tmp_path, "a", dropout=0.5)[0]
+    b = train(tmp_path, "b", dropout=0.5)[0]
+    assert (a / "episodes.parquet").read_bytes() == (b / "episodes.parquet").read_bytes()
+    c = train(tmp_path, "c", seeds=(1,), dropout=0.5)[0]
+    assert (a / "episodes.parquet").read_bytes() != (c / "episodes.parquet").read_bytes()
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "rtg_baseline", "rtg_value"])
+def test_seed_in_a_group_matches_seed_alone(tmp_path, variant):
+    group = train(tmp_path, "g", variant, seeds=(3, 0, 5), dropout=0.5, episodes_per_update=2)
+    alone = train(tmp_path, "s", variant, seeds=(0,), dropout=0.5, episodes_per_update=2)[0]
+    assert (group[1] / "episodes.parquet").read_bytes() == (alone / "episodes.parquet").read_bytes()
+    ga = pd.read_parquet(group[1] / "updates.parquet").drop(columns="wall_s")
+    sa = pd.read_parquet(alone / "updates.parquet").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(ga, sa)
+
+
+def test_stacked_adam_matches_torch_adam():
+    torch.manual_seed(0)
+    w = torch.randn(3, 4, 5)
+    mine = {"w": w.clone().requires_grad_(True)}
+    theirs = [w[k].clone().requires_grad_(True) for k in range(3)]
+    opt = StackedAdam(mine, lr=0.01)
+    topts = [torch.optim.Adam([p], lr=0.01) for p in theirs]
+    for step in range(5):
+        g = torch.randn(3, 4, 5)
+        mine["w"].grad = g.clone()
+        opt.step()
+        for k in range(3):
+            theirs[k].grad = g[k].clone()
+            topts[k].step()
+    for k in range(3):
+        torch.testing.assert_close(mine["w"][k], theirs[k], rtol=0, atol=1e-6)
+    opt.keep([0, 2])  # dropping a seed keeps the others' state
+    assert opt.params["w"].shape == (2, 4, 5)
+    torch.testing.assert_close(opt.params["w"][1], theirs[2].detach(), rtol=0, atol=1e-6)
+
+
+def test_cartpole_vector_reset_equals_single_env_reset():
+    venv = make_vector_env("CartPole-v1", 3)
+    obs = reset_with_seeds(venv, [11, 22, 33])
+    for i, s in enumerate([11, 22, 33]):
+        single, _ = gym.make("CartPole-v1").reset(seed=s)
+        np.testing.assert_array_equal(obs[i], single)
+
+
+def test_run_dir_contents(tmp_path):
+    d = train(tmp_path, "r", "rtg_value")[0]
+    info = json.loads((d / "run.json").read_text())
+    assert info["status"] == "complete" and info["stop_reason"] == "budget"
+    assert info["config"]["variant"] == "rtg_value" and len(info["config_hash"]) == 16
+    assert info["provenance"]["packages"]["torch"].startswith("2.13.0")
+    ep = pd.read_parquet(d / "episodes.parquet")
+    assert list(ep.columns) == ["update", "episode", "env_steps", "return", "length", "terminated",
+                                "truncated", "running_reward"]
+    assert (ep["env_steps"].diff().dropna() == ep["length"].iloc[1:].values).all()
+    assert ep["env_steps"].iloc[-1] == info["totals"]["env_steps"] >= 4000
+    up = pd.read_parquet(d / "updates.parquet")
+    assert up["value_loss"].notna().all() and np.isfinite(up["grad_norm"]).all()
+    assert not list(tmp_path.glob("r/.*")), "staging directories must not be left behind"
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "pgbench.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--env", "CartPol-v1", "--variant", "rtg"], "unknown env 'CartPol-v1'"),
+    (["--env", "CartPole-v1", "--variant", "rtgg"], "unknown variant 'rtgg'; accepted: vanilla"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--set", "lrr=0.1"], "unknown setting 'lrr'; accepted:"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--set", "lr"], "expected key=value"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--set", "gamma=1.5"], "gamma=1.5; accepted: a number in [0, 1]"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--set", "dropout=abc"], "dropout='abc'; expected float"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--total-steps", "-5"], "total_steps=-5; accepted: a positive integer"),
+    (["--env", "CartPole-v1", "--variant", "rtg", "--episodes-per-update", "-1"], "episodes_per_update=-1"),
+    (["--env", "Taxi-v4", "--variant", "rtg"], "observation space Discrete(500); accepted: 1-D Box"),
+    (["--env", "CartPole-v1", "--variant", "vanilla", "--set", "baseline=whiten"], "baseline=whiten needs returns=rtg"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, args, needle):
+    out = tmp_path / "run"
+    res = run_cli("train", *args, "--seed", "0", "--out", str(out))
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not out.exists() and not any(tmp_path.iterdir())
+
+
+def test_variants_lists_each_registered_variant(capsys):
+    assert main(["variants"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["vanilla", "rtg", "baseline", "rtg_baseline",
+                                                  "rtg_value", "gae", "ppo"]
+
+
+@pytest.mark.slow
+def test_rtg_baseline_solves_cartpole(tmp_path):
+    """The issue's acceptance run: seed 0 solves CartPole-v1 within 500k steps."""
+    res = run_cli("train", "--env", "CartPole-v1", "--variant", "rtg_baseline", "--seed", "0",
+                  "--stop-when-solved", "--total-steps", "500000", "--out", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["stop_reason"] == "solved" and info["solved"]["env_steps"] <= 500_000
+    ep = pd.read_parquet(tmp_path / "run" / "episodes.parquet")
+    assert ep["running_reward"].iloc[-1] >= 475
+
+
+@pytest.mark.slow
+def test_gaussian_policy_learns_inverted_pendulum(tmp_path):
+    cfg = make_config("rtg_value", {"env_id": "InvertedPendulum-v5", "steps_per_update": 2000,
+                                    "episodes_per_update": 0, "total_steps": 60_000, "lr": 1e-2,
+                                    "hidden": (64,), "gamma": 0.99})
+    d = train_group(cfg, [0], [tmp_path / "ip"])
+    ep = pd.read_parquet(tmp_path / "ip" / "episodes.parquet")
+    first, last = ep["return"].iloc[:20].mean(), ep["return"].iloc[-20:].mean()
+    assert last > 3 * first, (first, last)
