@@ -1,0 +1,225 @@
+"""pgbench aggregate on synthetic run directories, checked against hand computations."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgbench import aggregate
+from pgbench.aggregate import SkippedRunWarning, aggregate_runs
+from pgbench.cli import main
+from pgbench.errors import UserError
+from synthetic import running_rewards, write_run_dir
+
+
+def _quiet(run_dirs, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRunWarning)
+        return aggregate_runs(run_dirs, **kw)
+
+
+def test_thresholds_and_final_return_by_hand(tmp_path):
+    # 150 episodes of 10 steps each: 50 returns of 0, then 100 returns of 500.
+    returns = [0.0] * 50 + [500.0] * 100
+    write_run_dir(tmp_path / "a", returns, lengths=[10] * 150, seed=0)
+    # Running reward: after the zeros 10 * 0.95**50; then r_k = 500 - (500 - r_0) * 0.95**k
+    # reaches 475 when 0.95**k <= 25 / (500 - r_0), i.e. k = 59 -> episode index 108.
+    r0 = 10 * 0.95 ** 50
+    k = math.ceil(math.log(25 / (500 - r0)) / math.log(0.95))
+    assert k == 59
+    # Plain rule: the 100-episode window ending at episode i holds i - 49 returns of 500;
+    # (i - 49) * 500 >= 100 * 475 needs i - 49 >= 95 -> i = 144.
+    runs = aggregate_runs([tmp_path])["runs"]
+    row = runs.iloc[0]
+    assert row["episodes_to_threshold"] == 50 + k  # 109 episodes
+    assert row["steps_to_threshold"] == 10 * (50 + k)
+    assert not row["censored"]
+    assert row["episodes_to_threshold_last100"] == 145
+    assert row["steps_to_threshold_last100"] == 1450
+    assert not row["censored_last100"]
+    assert row["final_return"] == 500.0  # last 15 episodes
+    assert row["env_steps"] == 1500 and row["episodes"] == 150
+    assert row["stop_reason"] == "solved"
+
+
+def test_censored_run_and_final_return_of_the_last_tenth(tmp_path):
+    # 25 episodes, returns 0..24 (length = max(return, 1)): never solved.
+    returns = np.arange(25.0)
+    write_run_dir(tmp_path / "b", returns, seed=3, total_steps=300)
+    row = aggregate_runs([tmp_path / "b"])["runs"].iloc[0]
+    total_steps = int(np.maximum(returns, 1).sum())  # 1 + (1 + ... + 24) = 301
+    assert total_steps == 301
+    assert row["final_return"] == pytest.approx((23 + 24) / 2)  # last 25 // 10 = 2 episodes
+    assert row["censored"] and row["censored_last100"]
+    assert row["steps_to_threshold"] == total_steps and row["episodes_to_threshold"] == 25
+    assert row["steps_to_threshold_last100"] == total_steps
+    assert row["episodes_to_threshold_last100"] == 25
+    assert row["stop_reason"] == "budget" and row["budget_steps"] == 300
+    assert row["seed"] == 3
+
+
+def test_runs_table_has_the_contract_columns_and_types(tmp_path):
+    write_run_dir(tmp_path / "r" / "seed0", [10.0, 20.0], variant="rtg_baseline",
+                  setting={"dropout": "0.6", "baseline": "whiten"}, elapsed_s=4.0, cpu_s=3.0)
+    tables = aggregate_runs([tmp_path])
+    runs = tables["runs"]
+    assert list(runs.columns) == list(aggregate.RUNS_COLUMNS)
+    row = runs.iloc[0]
+    assert row["setting"] == "baseline=whiten, dropout=0.6"
+    assert row["arm"] == "rtg_baseline__baseline=whiten__dropout=0.6"
+    assert row["suite"] == "slides" and row["env"] == "CartPole-v1"
+    assert row["wall_s"] == 4.0 and row["cpu_s"] == 3.0
+    assert len(row["episodes_sha256"]) == 64
+    assert json.loads(row["packages"])["numpy"] == np.__version__
+    assert runs["seed"].dtype == np.int64 and runs["censored"].dtype == bool
+    assert list(tables["compute"].columns) == list(aggregate.COMPUTE_COLUMNS)
+    assert tables["compute"].empty
+
+
+def test_curves_interpolation_by_hand(tmp_path):
+    # Run A: 3 episodes ending at steps 10, 30, 60 with returns 10, 20, 30 (stopped at budget).
+    # Run B: same episodes but solved -> carried forward. Run C: ends at step 199, which makes
+    # the grid 0, 1, ..., 199.
+    write_run_dir(tmp_path / "A", [10.0, 20.0, 30.0], lengths=[10, 20, 30], seed=0,
+                  stop_reason="budget")
+    write_run_dir(tmp_path / "B", [10.0, 20.0, 30.0], lengths=[10, 20, 30], seed=1,
+                  stop_reason="solved")
+    write_run_dir(tmp_path / "C", [1.0] * 12, lengths=[10] * 11 + [89], seed=2)
+    curves = aggregate_runs([tmp_path])["curves"]
+    assert list(curves.columns) == list(aggregate.CURVES_COLUMNS)
+    grid = np.arange(200)
+    for seed in (0, 1, 2):
+        assert np.array_equal(curves.loc[curves["seed"] == seed, "env_steps"].to_numpy(), grid)
+
+    def values(seed):
+        return curves.loc[curves["seed"] == seed, "return"].to_numpy()
+
+    a, b = values(0), values(1)
+    expected = np.full(200, np.nan)
+    expected[10:30] = 10.0            # only episode 1 finished
+    expected[30:60] = 15.0            # mean of 10, 20
+    expected[60] = 20.0               # mean of 10, 20, 30 at the last episode's end
+    np.testing.assert_array_equal(a, expected)  # NaN after the last episode at budget
+    expected_b = expected.copy()
+    expected_b[61:] = 20.0            # solved: carried forward
+    np.testing.assert_array_equal(b, expected_b)
+    carried_b = curves.loc[curves["seed"] == 1, "carried"].to_numpy()
+    assert not carried_b[:61].any() and carried_b[61:].all()
+    assert not curves.loc[curves["seed"] == 0, "carried"].any()
+
+
+def test_curve_window_is_the_ten_latest_episodes():
+    values, carried = aggregate.learning_curve(np.arange(1, 13) * 10, np.arange(1.0, 13.0),
+                                               np.array([0, 10, 55, 120]), carry_forward=False)
+    # at 120 all 12 episodes are done: mean of returns 3..12 = 7.5; at 55: mean of 1..5 = 3
+    np.testing.assert_array_equal(values, [np.nan, 1.0, 3.0, 7.5])
+    assert not carried.any()
+
+
+def test_plain_rule_needs_a_full_window_of_100_episodes():
+    steps = np.arange(1, 201) * 500
+    # 99 perfect episodes are not enough: a partial window would "solve" at the first one
+    assert aggregate.plain_rule_crossing(np.full(99, 500.0), steps[:99], 475.0) == (49500.0, 99.0, True)
+    assert aggregate.plain_rule_crossing(np.full(100, 500.0), steps[:100], 475.0) == (50000.0, 100.0, False)
+    # a mean of exactly the threshold counts: 95 x 500 + 5 x 0 = 100 x 475
+    returns = np.array([0.0] * 5 + [500.0] * 95)
+    assert aggregate.plain_rule_crossing(returns, steps[:100], 475.0)[2] is False
+
+
+def test_incomplete_and_partial_run_dirs_are_skipped_with_a_warning(tmp_path):
+    write_run_dir(tmp_path / "good", [10.0, 20.0], seed=0)
+    write_run_dir(tmp_path / "running", [10.0], seed=1, status="running")
+    write_run_dir(tmp_path / "killed", [10.0], seed=2)
+    (tmp_path / "killed" / "run.json").unlink()
+    write_run_dir(tmp_path / ".seed3.abc.tmp", [10.0], seed=3)  # a staging dir: ignored silently
+    with pytest.warns(SkippedRunWarning) as record:
+        runs = aggregate_runs([tmp_path])["runs"]
+    messages = " ".join(str(w.message) for w in record)
+    assert "running" in messages and "killed" in messages
+    assert ".seed3" not in messages
+    assert runs["seed"].tolist() == [0]
+
+
+def test_the_same_run_found_twice_counts_once(tmp_path):
+    write_run_dir(tmp_path / "x" / "seed0", [10.0, 20.0], seed=0)
+    write_run_dir(tmp_path / "copy" / "seed0", [10.0, 20.0], seed=0)
+    with pytest.warns(SkippedRunWarning, match="same run"):
+        runs = aggregate_runs([tmp_path, tmp_path / "x"])["runs"]
+    assert len(runs) == 1
+
+
+def test_bad_input_names_the_bad_path(tmp_path):
+    with pytest.raises(UserError, match="nowhere"):
+        aggregate_runs([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no complete runs.*empty"):
+        aggregate_runs([tmp_path / "empty"])
+    run = write_run_dir(tmp_path / "corrupt", [1.0, 2.0])
+    (run / "episodes.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(UserError, match="corrupt.*episodes.parquet"):
+        _quiet([run])
+    run = write_run_dir(tmp_path / "badjson", [1.0, 2.0])
+    (run / "run.json").write_text("{ half")
+    with pytest.raises(UserError, match="badjson.*run.json"):
+        _quiet([run])
+
+
+def test_compute_table_from_benchmark_files(tmp_path):
+    for seed in range(4):  # two jobs of two seeds each
+        group = [0, 1] if seed < 2 else [2, 3]
+        write_run_dir(tmp_path / "runs" / f"seed{seed}", [10.0] * (seed + 1), lengths=[100] * (seed + 1),
+                      seed=seed, seed_group=group)
+    bench = tmp_path / "benchmarks" / "train" / "slides" / "CartPole-v1" / "vanilla"
+    bench.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (bench / "block0.tsv").write_text(header + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
+    (bench / "block1.tsv").write_text(header + "7.0\t0:00:07\t160.0\t300\t100\t110\t0\t1\t90\tNA\n")
+    (tmp_path / "benchmarks" / "aggregate.tsv").write_text(header + "1.0\t0:00:01\t90\t1\t1\t1\t0\t0\t50\t0.9\n")
+    compute = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
+    assert list(compute.columns) == list(aggregate.COMPUTE_COLUMNS)
+    train = compute[compute["rule"] == "train"].set_index("seeds")
+    assert sorted(train.index) == ["0,1", "2,3"]
+    # job 0,1: seeds ran 1 and 2 episodes of 100 steps -> 300 steps in 2 s
+    assert train.loc["0,1", "env_steps"] == 300
+    assert train.loc["0,1", "steps_per_s"] == pytest.approx(150.0)
+    assert train.loc["0,1", "max_rss"] == pytest.approx(150.5)
+    assert train.loc["2,3", "env_steps"] == 700
+    assert math.isnan(train.loc["2,3", "cpu_time"])
+    assert (train["suite"] == "slides").all() and (train["arm"] == "vanilla").all()
+    other = compute[compute["rule"] == "aggregate"]
+    assert len(other) == 1 and other["seeds"].iloc[0] == ""
+
+
+def test_cli_writes_the_summary_atomically_and_copies_gradstudy(tmp_path, capsys):
+    write_run_dir(tmp_path / "runs" / "s0", [10.0, 500.0], seed=0)
+    write_run_dir(tmp_path / "runs" / "s1", [20.0, 30.0], seed=1)
+    grad = tmp_path / "grad"
+    for env in ("a", "b"):
+        (grad / env).mkdir(parents=True)
+        pd.DataFrame({"env": [env], "total_variance": [1.0]}).to_parquet(grad / env / "gradstudy.parquet")
+    out = tmp_path / "summary"
+    assert main(["aggregate", str(tmp_path / "runs"), "--out", str(out), "--gradstudy", str(grad)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["compute.parquet", "curves.parquet", "gradstudy.parquet", "provenance.json",
+                       "runs.parquet"]  # no temporary files left behind
+    assert len(pd.read_parquet(out / "gradstudy.parquet")) == 2
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert runs["seed"].tolist() == [0, 1]
+    prov = json.loads((out / "provenance.json").read_text())
+    assert {"git_commit", "packages", "python", "platform", "cpu", "date", "config_hashes",
+            "command"} <= set(prov)
+    assert prov["config_hashes"] == sorted(set(runs["config_hash"]))
+    assert "2 runs" in capsys.readouterr().out
+    # a missing run directory is a one-line error, exit code 2
+    assert main(["aggregate", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_running_reward_helper_matches_the_contract():
+    # 10 -> 0.05 * 100 + 0.95 * 10 = 14.5 -> 0.05 * 0 + 0.95 * 14.5 = 13.775
+    assert running_rewards([100.0, 0.0]) == pytest.approx([14.5, 13.775])
