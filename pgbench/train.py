@@ -163,6 +163,17 @@ def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None):
     return -(logp * adv * valid).sum(1) / n_episodes
 
 
+def trim_time(batch: Batch) -> Batch:
+    """The batch with its time axis cut to the longest episode it holds."""
+    T = max(int(batch.lengths.max()), 1)
+    cut = lambda x: x[:, :, :T]  # noqa: E731
+    return Batch(obs=cut(batch.obs), actions=cut(batch.actions), rewards=cut(batch.rewards),
+                 mask=cut(batch.mask), terminated=batch.terminated, truncated=batch.truncated,
+                 lengths=batch.lengths, final_obs=batch.final_obs,
+                 dropout_masks=None if batch.dropout_masks is None else
+                 [cut(m) for m in batch.dropout_masks])
+
+
 class GroupTrainer:
     """Trains one config for several seeds at once; see the module docstring."""
 
@@ -199,6 +210,10 @@ class GroupTrainer:
             if not need.any():
                 break
             batch = self.collector.collect_round(self.params, need)
+            if cfg.steps_per_update > 0:
+                # Seeds of a step-quota config train alone (see train_group), so the time axis
+                # can be cut to this round's longest episode instead of the env's step limit.
+                batch = trim_time(batch)
             rounds.append(batch)
             steps += batch.lengths.sum(1)
             episodes += (batch.lengths > 0).sum(1)

@@ -1,0 +1,157 @@
+"""The Snakemake pipeline: config validation, a smoke run end to end, kill and rerun."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+
+TINY = {
+    "suites": {
+        "tiny": {
+            "envs": ["CartPole-v1"],
+            "variants": ["vanilla", "rtg_baseline"],
+            "seeds": 2,
+            "settings": {"episodes_per_update": 1, "total_steps": 2000},
+        }
+    }
+}
+
+
+def snakemake(workdir, *args, config=None, timeout=600):
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args]
+    if config is not None:
+        path = Path(workdir) / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cmd += ["--configfile", str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def with_suite(**changes):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["suites"]["tiny"].update(changes)
+    return cfg
+
+
+@pytest.mark.parametrize("config, needles", [
+    ({**TINY, "colour": "blue"}, ["colour", "Additional properties"]),
+    (with_suite(seeds="many"), ["seeds", "many"]),
+    (with_suite(seeds=[]), ["seeds"]),
+    (with_suite(variants=["vanilla", "reinforce++"]), ["reinforce++", "vanilla", "rtg_baseline"]),
+    (with_suite(envs=["CartPole-v9"]), ["CartPole-v9", "accepted:", "CartPole-v1"]),
+    (with_suite(settings={"total_steps": -5}), ["total_steps", "-5"]),
+    (with_suite(settings={"episodes_per_update": 1, "learning_rate": 0.1}), ["learning_rate"]),
+    (with_suite(settings={"episodes_per_update": 1, "gamma": 2.0}), ["gamma", "2.0"]),
+])
+def test_bad_config_stops_before_any_job(tmp_path, config, needles):
+    res = snakemake(tmp_path, "-n", config=config, timeout=120)
+    assert res.returncode != 0
+    text = res.stdout + res.stderr
+    for needle in needles:
+        assert needle in text, text[-3000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_plans_the_default_suites():
+    res = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(ROOT)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "train" in res.stdout and "report" in res.stdout
+
+
+def test_lint_is_clean():
+    res = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True,
+                         text=True, timeout=180)
+    assert "Lints for" not in res.stdout + res.stderr, (res.stdout + res.stderr)[-3000:]
+
+
+@pytest.mark.slow
+def test_smoke_config_runs_end_to_end(tmp_path):
+    res = snakemake(tmp_path, "--configfile", str(ROOT / "config" / "smoke.yaml"))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    summary = tmp_path / "results" / "smoke" / "summary"
+    runs = pd.read_parquet(summary / "runs.parquet")
+    assert set(runs["suite"]) == {"slides", "cs234"}
+    assert len(runs) == 2 * 2 * 3 + 2 * 2  # slides: 2 variants x 2 dropouts x 3 seeds; cs234
+    claims = pd.read_parquet(summary / "claims.parquet")
+    assert len(claims) > 0
+    html = (tmp_path / "results" / "smoke" / "reports" / "index.html").read_text()
+    assert "slides-speedup" in html
+    # The job benchmarks reach the summary's compute table.
+    assert len(pd.read_parquet(summary / "compute.parquet")) >= 4
+    # A second run has nothing to do.
+    again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "smoke.yaml"))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_adding_seeds_runs_only_the_new_ones(tmp_path):
+    cfg = with_suite(seeds_per_job=2)
+    assert snakemake(tmp_path, config=cfg).returncode == 0
+    seed0 = tmp_path / "results/runs/tiny/CartPole-v1/vanilla/seed0/episodes.parquet"
+    before = seed0.stat().st_mtime_ns
+    cfg["suites"]["tiny"]["seeds"] = 4  # seeds 2, 3 form a new block
+    res = snakemake(tmp_path, config=cfg)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert seed0.stat().st_mtime_ns == before
+    assert (tmp_path / "results/runs/tiny/CartPole-v1/vanilla/seed3/run.json").exists()
+    assert "block1" in res.stdout + res.stderr and "block0.done" not in _jobs_run(res)
+
+
+def _jobs_run(res):
+    return "\n".join(line for line in (res.stdout + res.stderr).splitlines() if "output:" in line)
+
+
+@pytest.mark.slow
+def test_killed_job_is_finished_on_rerun_and_finished_runs_are_untouched(tmp_path):
+    cfg = {"suites": {
+        "fast": {"envs": ["CartPole-v1"], "variants": ["vanilla"], "seeds": 2,
+                 "settings": {"episodes_per_update": 1, "total_steps": 1000}},
+        "slow": {"envs": ["CartPole-v1"], "variants": ["vanilla"], "seeds": 2,
+                 "settings": {"episodes_per_update": 1, "total_steps": 400_000}},
+    }}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    # First the fast suite alone, so there are finished runs to protect.
+    fast_marker = tmp_path / "results/runs/fast/CartPole-v1/vanilla/block0.done"
+    res = subprocess.run([*SNAKEMAKE, str(fast_marker.relative_to(tmp_path)), "--directory",
+                          str(tmp_path), "--cores", "1", "--configfile", str(path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    fast_files = {p: p.stat().st_mtime_ns for p in (tmp_path / "results/runs/fast").rglob("*")}
+    # Then everything, killed (-9, the whole process group) while the slow job trains.
+    proc = subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "1",
+                             "--configfile", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    slow_log = tmp_path / "logs/train/slow/CartPole-v1/vanilla/block0.log"
+    deadline = time.time() + 120
+    while not slow_log.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    slow_runs = tmp_path / "results/runs/slow/CartPole-v1/vanilla"
+    assert not (slow_runs / "block0.done").exists()
+    # No partial run directory looks complete: each seed dir is either whole or absent.
+    for seed_dir in slow_runs.glob("seed*"):
+        assert (seed_dir / "run.json").exists() and (seed_dir / "episodes.parquet").exists()
+    # Rerun with a smaller budget so the test stays short: the job reruns, the fast runs don't.
+    cfg["suites"]["slow"]["settings"]["total_steps"] = 3000
+    path.write_text(yaml.safe_dump(cfg))
+    subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--unlock", "--configfile", str(path)],
+                   capture_output=True, timeout=120)
+    res = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "--configfile",
+                          str(path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (slow_runs / "block0.done").exists()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results/runs/fast").rglob("*")} == fast_files
+    assert (tmp_path / "reports/index.html").exists()

@@ -1,0 +1,47 @@
+# Many run directories -> tidy summary tables, then every claim's verdict.
+
+
+rule aggregate:
+    input:
+        [train_marker(key) for key in TRAIN_JOBS],
+        expand(f"{RESULTS}/gradstudy/{{env}}/gradstudy.parquet", env=GRADSTUDY_ENVS),
+    output:
+        f"{SUMMARY}/runs.parquet",
+        f"{SUMMARY}/curves.parquet",
+        f"{SUMMARY}/compute.parquet",
+        f"{SUMMARY}/provenance.json",
+    params:
+        run_dirs=" ".join(all_run_dirs()),
+        gradstudy=f"--gradstudy {RESULTS}/gradstudy" if GRADSTUDY_ENVS else "",
+        benchmarks=f"{RESULTS}/benchmarks",
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    log:
+        f"{LOGS}/aggregate.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "pgbench aggregate {params.run_dirs} --benchmarks {params.benchmarks} {params.gradstudy}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        f"{SUMMARY}/runs.parquet",
+    output:
+        f"{SUMMARY}/claims.parquet",
+    params:
+        summary=lambda wildcards, input: os.path.dirname(input[0]),
+    log:
+        f"{LOGS}/claims.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "pgbench claims {params.summary} > {log} 2>&1"

@@ -1,0 +1,150 @@
+# Config validation and the grid of jobs. Everything the rules need is computed here, once,
+# when the workflow loads: a bad config stops Snakemake before any job runs.
+
+import itertools
+import os
+import shlex
+
+from snakemake.utils import validate
+
+from pgbench.config import make_config
+from pgbench.envs import check_env_id
+from pgbench.errors import UserError
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+RESULTS = config["results"]
+REPORTS = config["reports"]
+LOGS = config["logs"]
+SUMMARY = f"{RESULTS}/summary"
+
+
+class ConfigError(ValueError):
+    """A config value the schema cannot judge (an env id, a setting's range)."""
+
+
+def seed_list(suite_cfg):
+    seeds = suite_cfg["seeds"]
+    return list(range(seeds)) if isinstance(seeds, int) else sorted(seeds)
+
+
+def env_settings(suite_cfg):
+    """env id -> settings for that env (suite settings, then the env's own)."""
+    envs = suite_cfg["envs"]
+    if isinstance(envs, list):
+        envs = {env: {} for env in envs}
+    return {env: {**suite_cfg.get("settings", {}), **(extra or {})} for env, extra in envs.items()}
+
+
+def setting_value(value):
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def arms(suite_cfg):
+    """(variant, varied settings, arm name) for every combination the suite asks for."""
+    out = []
+    for variant in suite_cfg["variants"]:
+        vary = {**suite_cfg.get("vary", {}), **suite_cfg.get("vary_per_variant", {}).get(variant, {})}
+        keys = sorted(vary)
+        for values in itertools.product(*(vary[k] for k in keys)):
+            setting = dict(zip(keys, values))
+            name = "__".join([variant] + [f"{k}={setting_value(v)}" for k, v in setting.items()])
+            out.append((variant, setting, name))
+    return out
+
+
+def build_train_jobs():
+    """(suite, env, arm, block) -> everything its `pgbench train` call needs."""
+    jobs = {}
+    for suite, suite_cfg in config["suites"].items():
+        if suite_cfg["kind"] != "train":
+            continue
+        seeds = seed_list(suite_cfg)
+        per_job = suite_cfg["seeds_per_job"]
+        for env, settings in env_settings(suite_cfg).items():
+            for variant, setting, arm in arms(suite_cfg):
+                overrides = {**settings, **setting, "env_id": env}
+                where = f"suite {suite!r}, env {env!r}, variant {variant!r}"
+                try:
+                    check_env_id(env)
+                    make_config(variant, overrides)
+                except UserError as err:
+                    raise ConfigError(f"config error in {where}: {err}") from None
+                blocks = {}
+                for seed in seeds:
+                    blocks.setdefault(seed // per_job, []).append(seed)
+                for block, block_seeds in blocks.items():
+                    jobs[(suite, env, arm, str(block))] = dict(
+                        suite=suite, env=env, arm=arm, variant=variant, seeds=block_seeds,
+                        overrides={k: v for k, v in overrides.items() if k != "env_id"},
+                        setting=setting,
+                    )
+    return jobs
+
+
+TRAIN_JOBS = build_train_jobs()
+
+
+def gradstudy_envs():
+    envs = []
+    for suite_cfg in config["suites"].values():
+        if suite_cfg["kind"] == "gradstudy":
+            for env in env_settings(suite_cfg):
+                try:
+                    check_env_id(env)
+                except UserError as err:
+                    raise ConfigError(f"config error in the gradstudy suite: {err}") from None
+                envs.append(env)
+    return envs
+
+
+GRADSTUDY_ENVS = gradstudy_envs()
+
+
+def gradstudy_args(wildcards):
+    for suite_cfg in config["suites"].values():
+        if suite_cfg["kind"] == "gradstudy" and wildcards.env in env_settings(suite_cfg):
+            settings = env_settings(suite_cfg)[wildcards.env]
+            seed = seed_list(suite_cfg)[0]
+            args = [f"--seed {seed}"]
+            for key, value in settings.items():
+                args.append(f"--{key.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+            return " ".join(args)
+    raise ValueError(f"no gradstudy settings for {wildcards.env}")
+
+
+def run_dir(job, seed):
+    return f"{RESULTS}/runs/{job['suite']}/{job['env']}/{job['arm']}/seed{seed}"
+
+
+def train_marker(key):
+    suite, env, arm, block = key
+    return f"{RESULTS}/runs/{suite}/{env}/{arm}/block{block}.done"
+
+
+def train_args(wildcards):
+    """The `pgbench train` arguments of one job, as one shell-quoted string."""
+    job = TRAIN_JOBS[(wildcards.suite, wildcards.env, wildcards.arm, wildcards.block)]
+    args = ["--env", job["env"], "--variant", job["variant"], "--seed", *map(str, job["seeds"]),
+            "--out", f"{RESULTS}/runs/{job['suite']}/{job['env']}/{job['arm']}/seed{{seed}}",
+            "--suite", job["suite"], "--arm", job["arm"]]
+    for key, value in sorted(job["overrides"].items()):
+        args += ["--set", f"{key}={setting_value(value)}"]
+    for key, value in sorted(job["setting"].items()):
+        args += ["--setting", f"{key}={setting_value(value)}"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def train_runtime(wildcards):
+    """Minutes to ask a cluster for: generous, from the job's env-step budget."""
+    job = TRAIN_JOBS[(wildcards.suite, wildcards.env, wildcards.arm, wildcards.block)]
+    steps = int(job["overrides"].get("total_steps", 500_000)) * len(job["seeds"])
+    return max(10, int(steps / 5_000 / 60 * 3))  # >= 5k steps/s, times 3 for safety
+
+
+def all_run_dirs():
+    return [run_dir(job, seed) for job in TRAIN_JOBS.values() for seed in job["seeds"]]
+
+
+def final_targets():
+    return [f"{REPORTS}/index.html", f"{REPORTS}/README.md"]
