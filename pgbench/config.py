@@ -44,7 +44,9 @@ class TrainConfig:
     num_envs: int = 0
     """Parallel envs per seed; 0 = ``episodes_per_update``, or 8 with ``steps_per_update``."""
     stop_when_solved: bool = False
-    """Stop once the running reward (EMA weight 0.05 from 10) reaches the env's threshold."""
+    """Stop once the running reward (EMA weight 0.05 from 10) reaches the env's threshold and
+    the mean return of the last 100 episodes does too (or 200 episodes later, whichever first),
+    so that both definitions of "solved" can be reported."""
     returns: str = "rtg"
     """Weight of each log-probability: ``total`` (R(tau)), ``rtg`` (reward-to-go), ``gae``."""
     baseline: str = "none"

@@ -31,6 +31,9 @@ from pgbench.rollout import Batch, GroupCollector
 
 RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its running reward here
 RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
+PLAIN_WINDOW = 100  # the plainer rule: mean return of the last 100 episodes >= threshold
+PLAIN_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on after the sources'
+# rule fired, waiting for the plainer rule to fire too (so both can be reported)
 
 
 class StackedAdam:
@@ -89,6 +92,7 @@ class SeedLog:
     updates: int = 0
     running_reward: float = RUNNING_REWARD_START
     solved: dict | None = None
+    solved_last100: dict | None = None
     stop_reason: str | None = None
     ema_state: float = float("nan")
     episode_rows: list = field(default_factory=list)
@@ -232,10 +236,15 @@ class GroupTrainer:
                 log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length,
                                          bool(batch.terminated[k, e]), bool(batch.truncated[k, e]),
                                          log.running_reward))
+                here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
                 if (log.solved is None and self.threshold is not None
                         and log.running_reward >= self.threshold):
-                    log.solved = {"update": log.updates, "episode": log.episodes,
-                                  "env_steps": log.env_steps}
+                    log.solved = here
+                if (log.solved_last100 is None and self.threshold is not None
+                        and log.episodes + 1 >= PLAIN_WINDOW):
+                    window = [row[3] for row in log.episode_rows[-PLAIN_WINDOW:]]
+                    if sum(window) >= PLAIN_WINDOW * self.threshold:
+                        log.solved_last100 = here
                 log.episodes += 1
 
     # -- update -----------------------------------------------------------------------------
@@ -313,7 +322,9 @@ class GroupTrainer:
                 finished = []
                 for g in self.active:
                     log = self.logs[g]
-                    if cfg.stop_when_solved and log.solved is not None:
+                    if cfg.stop_when_solved and log.solved is not None and (
+                            log.solved_last100 is not None
+                            or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
                         log.stop_reason = "solved"
                     elif log.env_steps >= cfg.total_steps:
                         log.stop_reason = "budget"
@@ -376,6 +387,7 @@ def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: d
             "stop_reason": log.stop_reason,
             "reward_threshold": check_env_id(cfg.env_id).reward_threshold,
             "solved": log.solved,
+            "solved_last100": log.solved_last100,
             "totals": {"env_steps": log.env_steps, "episodes": log.episodes, "updates": log.updates},
             "provenance": {**prov, "elapsed_s": round(elapsed_s, 3), "cpu_s": round(cpu_s, 3)},
         })
