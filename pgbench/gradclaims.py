@@ -1,0 +1,159 @@
+"""The gradient-study statistics of ``pgbench claims``: verdicts from ``gradstudy_pairs.parquet``.
+
+``pgbench gradstudy`` measures pairs of estimators on the same batches (common random numbers)
+and writes, per (env, snapshot, episodes per batch K, pair), the variance ratio with a paired
+bootstrap CI and the relative difference of the mean gradients with its CI (docs/contracts.md,
+"Gradient study"). The statistics here only pick rows and turn them into claim results:
+
+- ``gradient_variance_ratio``: ``tr Cov[a] / tr Cov[b]``; a claim "a has less variance than b"
+  reads ``<= 1``.
+- ``gradient_mean_difference``: ``||E[a] - E[b]|| / ||E[gradient]||``, the change of the
+  expected gradient relative to its size. "a is unbiased like b" cannot be shown by failing to
+  reject equal means (too few batches would always "show" it), so the claim is an equivalence
+  test: reproduced when the whole CI is below the claim's tolerance (its threshold), not
+  reproduced when the whole CI is above it (a bias was measured), inconclusive otherwise.
+
+One result per (env, snapshot), at the largest K in the table unless ``episodes_per_batch`` is
+given (the largest batch is the one training uses; at K = 1 a leave-one-out baseline is 0 and
+the baseline estimators equal vanilla). ``n_seeds`` counts *batches* here, the replication unit
+of the study, and ``seeds_needed`` then estimates batches.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from pgbench.claims import (REQUIRED, ClaimContext, NotRun, StatisticResult, fmt,
+                            register_statistic)
+
+_PARAMS = {"estimator_a": REQUIRED, "estimator_b": REQUIRED, "episodes_per_batch": None}
+
+
+def snapshot_order(snapshots) -> list[str]:
+    """Training order: ``init``, then ``qNN`` by NN, then any other name alphabetically.
+
+    >>> snapshot_order(["q75", "init", "q5", "final"])
+    ['init', 'q5', 'q75', 'final']
+    """
+    def key(name: str):
+        if name == "init":
+            return (0, 0, name)
+        match = re.fullmatch(r"q(\d+)", name)
+        return (1, int(match.group(1)), name) if match else (2, 0, name)
+
+    return sorted({str(s) for s in snapshots}, key=key)
+
+
+def _pair_rows(ctx: ClaimContext) -> tuple[pd.DataFrame, bool]:
+    """The table's rows of the claim's pair, oriented a/b, and whether they were stored as b/a.
+
+    NotRun when the table lacks the pair, or its intervals are at another confidence level.
+    """
+    table = ctx.table
+    a, b = str(ctx.params["estimator_a"]), str(ctx.params["estimator_b"])
+    needed = {"env", "snapshot", "episodes_per_batch", "estimator_a", "estimator_b"}
+    missing = sorted(needed - set(table.columns))
+    if missing:
+        raise NotRun(f"gradstudy_pairs.parquet lacks columns {', '.join(missing)}")
+    forward = table[(table["estimator_a"] == a) & (table["estimator_b"] == b)]
+    backward = table[(table["estimator_a"] == b) & (table["estimator_b"] == a)]
+    if forward.empty and backward.empty:
+        pairs = sorted({f"{x}/{y}" for x, y in zip(table["estimator_a"], table["estimator_b"])})
+        raise NotRun(f"pair {a}/{b} is not in gradstudy_pairs.parquet (pairs there: "
+                     f"{', '.join(pairs) or 'none'})")
+    rows = forward if not forward.empty else backward
+    if "confidence" in rows.columns:
+        levels = set(np.round(rows["confidence"].astype(float), 6))
+        if levels != {round(ctx.confidence, 6)}:
+            raise NotRun(f"the gradient study's intervals are at confidence "
+                         f"{', '.join(map(str, sorted(levels)))}, the claims at {ctx.confidence}; "
+                         "rerun `pgbench gradstudy --confidence` to match")
+    return rows, forward.empty
+
+
+def _selected(ctx: ClaimContext, rows: pd.DataFrame):
+    """(env, snapshot, K, row, rows of all K) for each env and snapshot, in training order."""
+    several_envs = ctx.claim.envs == ("*",) or len(ctx.claim.envs) > 1
+    chosen = ctx.params.get("episodes_per_batch")
+    for env in sorted(rows["env"].astype(str).unique()):
+        of_env = rows[rows["env"].astype(str) == env]
+        for snap in snapshot_order(of_env["snapshot"]):
+            of_snap = of_env[of_env["snapshot"].astype(str) == snap]
+            k = int(of_snap["episodes_per_batch"].max()) if chosen is None else int(chosen)
+            at = of_snap[of_snap["episodes_per_batch"] == k]
+            label = ((f"env={env}, " if several_envs else "")
+                     + f"snapshot={snap}, episodes_per_batch={k}")
+            yield env, snap, k, (at.iloc[0] if not at.empty else None), of_snap, label
+
+
+def _by_batch_size(of_snap: pd.DataFrame, column: str, invert: bool) -> str:
+    parts = []
+    for _, r in of_snap.sort_values("episodes_per_batch").iterrows():
+        v = float(r[column])
+        parts.append(f"K={int(r['episodes_per_batch'])}: {fmt(1 / v if invert and v else v)}")
+    return ", ".join(parts)
+
+
+@register_statistic("gradient_variance_ratio", roles=None, params=_PARAMS, table="gradstudy_pairs")
+def gradient_variance_ratio(ctx: ClaimContext) -> list[StatisticResult]:
+    """Ratio of total gradient variances, a / b, on the same batches (paired bootstrap CI)."""
+    rows, flipped = _pair_rows(ctx)
+    a, b = ctx.params["estimator_a"], ctx.params["estimator_b"]
+    results = []
+    for env, snap, k, row, of_snap, label in _selected(ctx, rows):
+        if row is None:
+            continue
+        est, lo, hi = (float(row[c]) for c in ("variance_ratio", "variance_ratio_ci_low",
+                                                "variance_ratio_ci_high"))
+        if flipped:  # stored as b/a: invert, which swaps the ends of the interval
+            est, lo, hi = (1 / est if est else math.inf), (1 / hi if hi else math.inf), \
+                (1 / lo if lo else math.inf)
+        n = int(row["n_batches"]) if "n_batches" in row else 0
+        detail = (f"tr Cov[{a}] / tr Cov[{b}] = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] on {n} paired "
+                  f"batches of {k} episodes at snapshot {snap} of {env}; at every batch size: "
+                  f"{_by_batch_size(of_snap, 'variance_ratio', flipped)}.")
+        if "mean_diff_pvalue" in row:
+            detail += f" Equal mean gradients: p = {float(row['mean_diff_pvalue']):.3g}."
+        results.append(StatisticResult(
+            estimate=est, ci_low=lo, ci_high=hi, n_seeds=n, setting=label,
+            statistic=f"total gradient variance ratio {a} / {b} (paired batches of {k} episodes)",
+            detail=detail))
+    if not results:
+        raise NotRun(f"no rows with episodes_per_batch={ctx.params.get('episodes_per_batch')}")
+    return results
+
+
+@register_statistic("gradient_mean_difference", roles=None, params=_PARAMS, table="gradstudy_pairs")
+def gradient_mean_difference(ctx: ClaimContext) -> list[StatisticResult]:
+    """Difference of the mean gradients of a and b relative to the gradient's norm (bootstrap CI)."""
+    rows, _ = _pair_rows(ctx)  # symmetric in a and b: the orientation does not matter
+    a, b = ctx.params["estimator_a"], ctx.params["estimator_b"]
+    for column in ("mean_diff_relative", "mean_diff_relative_ci_low", "mean_diff_relative_ci_high"):
+        if column not in rows.columns:
+            raise NotRun(f"gradstudy_pairs.parquet lacks column {column} (written by "
+                         "`pgbench gradstudy`)")
+    results = []
+    for env, snap, k, row, _, label in _selected(ctx, rows):
+        if row is None:
+            continue
+        est, lo, hi = (float(row[c]) for c in ("mean_diff_relative", "mean_diff_relative_ci_low",
+                                                "mean_diff_relative_ci_high"))
+        n = int(row["n_batches"]) if "n_batches" in row else 0
+        detail = (f"||E[{a}] - E[{b}]|| / ||gradient|| = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] "
+                  f"({n} paired batches of {k} episodes, snapshot {snap} of {env}; the estimate "
+                  "subtracts the noise's expected contribution, 0 when noise explains it all). "
+                  f"Test of equal means: ||difference|| = {fmt(float(row['mean_diff_norm']))}, "
+                  f"noise alone explains up to {fmt(float(row['mean_diff_ci_high']))}, "
+                  f"p = {float(row['mean_diff_pvalue']):.3g}. Tolerance: "
+                  f"{fmt(ctx.claim.threshold)} of the gradient's norm.")
+        results.append(StatisticResult(
+            estimate=est, ci_low=lo, ci_high=hi, n_seeds=n, setting=label,
+            statistic=f"relative difference of mean gradients, {a} vs {b} (batches of {k})",
+            detail=detail))
+    if not results:
+        raise NotRun(f"no rows with episodes_per_batch={ctx.params.get('episodes_per_batch')}")
+    return results
