@@ -7,6 +7,7 @@ the same whether it runs alone or in a group with other seeds, in one vector env
 from __future__ import annotations
 
 import difflib
+import functools
 
 import gymnasium as gym
 import numpy as np
@@ -73,3 +74,81 @@ def reset_with_seeds(venv: gym.vector.VectorEnv, seeds) -> np.ndarray:
         return env.state.T.astype(np.float32)
     obs, _ = venv.reset(seed=seeds)
     return np.asarray(obs, dtype=np.float32)
+
+
+def lockstep_step(venv: gym.vector.VectorEnv):
+    """A function ``step(actions) -> (obs, reward, terminated, truncated)`` for collecting rounds.
+
+    Rounds reset every sub-env themselves and mask the steps after an episode's end, so they need
+    neither the vector env's auto-reset nor its per-step check that the actions lie in the action
+    space (they come from the policy). For CartPole's native vector env, whose step costs less
+    than those two, the step is :func:`_cartpole_step`: its equations alone, used only once they
+    have been checked to give Gymnasium's numbers bit for bit. Other envs step as they are.
+    """
+    if isinstance(venv, CartPoleVectorEnv) and _cartpole_step_matches_gymnasium():
+        return lambda actions: _cartpole_step(venv, actions)
+
+    def step(actions):
+        obs, reward, terminated, truncated, _ = venv.step(actions)
+        return obs, reward, terminated, truncated
+
+    return step
+
+
+def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
+    """``CartPoleVectorEnv.step`` (Gymnasium 1.x) without the action check and the auto-reset.
+
+    A sub-env whose episode has ended keeps moving under its equations instead of restarting;
+    its steps are masked out of the round (and stay finite: a round lasts at most the step limit).
+    """
+    x, x_dot, theta, theta_dot = env.state
+    force = np.sign(action - 0.5) * env.force_mag
+    costheta = np.cos(theta)
+    sintheta = np.sin(theta)
+    temp = (force + env.polemass_length * np.square(theta_dot) * sintheta) / env.total_mass
+    thetaacc = (env.gravity * sintheta - costheta * temp) / (
+        env.length * (4.0 / 3.0 - env.masspole * np.square(costheta) / env.total_mass)
+    )
+    xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
+    if env.kinematics_integrator == "euler":
+        x = x + env.tau * x_dot
+        x_dot = x_dot + env.tau * xacc
+        theta = theta + env.tau * theta_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+    else:  # semi-implicit Euler
+        x_dot = x_dot + env.tau * xacc
+        x = x + env.tau * x_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+        theta = theta + env.tau * theta_dot
+    env.state = np.stack((x, x_dot, theta, theta_dot))
+    terminated = ((x < -env.x_threshold) | (x > env.x_threshold)
+                  | (theta < -env.theta_threshold_radians) | (theta > env.theta_threshold_radians))
+    env.steps += 1
+    truncated = env.steps >= env.max_episode_steps
+    if env._sutton_barto_reward:
+        reward = -np.array(terminated, dtype=np.float32)
+    else:
+        reward = np.ones_like(terminated, dtype=np.float32)
+    return env.state.T.astype(np.float32), reward, terminated, truncated
+
+
+@functools.cache
+def _cartpole_step_matches_gymnasium() -> bool:
+    """Whether :func:`_cartpole_step` reproduces the installed Gymnasium's CartPole exactly: both
+    step identical vector envs with random actions through terminations and truncations (a short
+    step limit); every sub-env is compared until its episode ends. Checked once per process."""
+    n, limit = 32, 30
+    theirs = CartPoleVectorEnv(num_envs=n, max_episode_steps=limit)
+    mine = CartPoleVectorEnv(num_envs=n, max_episode_steps=limit)
+    theirs.reset(seed=12345)
+    mine.reset(seed=12345)
+    live = np.ones(n, dtype=bool)
+    terminations = truncations = 0
+    for a in np.random.default_rng(0).integers(0, 2, size=(limit, n)):
+        expected, got = theirs.step(a)[:4], _cartpole_step(mine, a)
+        if not all(np.array_equal(e[live], g[live]) for e, g in zip(expected, got)):
+            return False
+        terminations += int(expected[2][live].sum())
+        truncations += int(expected[3][live].sum())
+        live &= ~(expected[2] | expected[3])
+    return terminations > 0 and truncations > 0 and not live.any()

@@ -60,11 +60,13 @@ def init_mlp(sizes: list[int], generators: list[torch.Generator], prefix: str = 
 
 def mlp_forward(params: Params, x: torch.Tensor, activation: str, masks=None, prefix: str = ""):
     """``(S, B, in) -> (S, B, out)``; dropout masks multiply each hidden layer's output."""
-    n_layers = sum(1 for k in params if k.startswith(f"{prefix}W"))
-    act = torch.relu if activation == "relu" else torch.tanh
-    h = x
-    for layer in range(n_layers):
-        w, b = params[f"{prefix}W{layer}"], params[f"{prefix}b{layer}"]
+    # Called once per env step while acting, so it avoids every op it can: the activation
+    # runs in place on the fresh baddbmm output (autograd allows it: baddbmm's backward needs
+    # its inputs, relu's and tanh's only their output).
+    act_ = torch.relu_ if activation == "relu" else torch.tanh_
+    h, layer = x, 0
+    while (w := params.get(f"{prefix}W{layer}")) is not None:
+        b = params[f"{prefix}b{layer}"]
         if w.shape[-1] == 1:
             # A one-column bmm takes a matrix-vector path whose rounding depends on how many
             # seeds are stacked; a zero second column keeps the matrix path, so each seed's
@@ -72,10 +74,11 @@ def mlp_forward(params: Params, x: torch.Tensor, activation: str, masks=None, pr
             h = torch.baddbmm(F.pad(b, (0, 1)), h, F.pad(w, (0, 1)))[..., :1]
         else:
             h = torch.baddbmm(b, h, w)
-        if layer < n_layers - 1:
-            h = act(h)
+        layer += 1
+        if f"{prefix}W{layer}" in params:  # a hidden layer
+            h = act_(h)
             if masks is not None:
-                h = h * masks[layer]
+                h = h * masks[layer - 1]
     return h
 
 
@@ -109,9 +112,9 @@ def sample_actions(params: Params, obs, spec: PolicySpec, noise, masks=None) -> 
     """
     out = policy_output(params, obs, spec, masks)
     if spec.discrete:
-        cdf = torch.softmax(out, dim=-1).cumsum(-1)
+        cdf = torch.softmax(out, dim=-1).cumsum_(-1)
         actions = (noise >= cdf).sum(-1)
-        return actions.clamp_(max=spec.act_dim - 1)
+        return actions.clamp_(max=spec.act_dim - 1)  # a cdf that rounds to just below 1
     return out + params["pi.log_std"].exp() * noise
 
 

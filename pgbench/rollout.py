@@ -1,8 +1,9 @@
 """Collect whole episodes for a group of seeds through one Gymnasium vector env.
 
 A *round* resets every sub-env with a seed drawn from its own seed's generator and steps all of
-them until each has finished one episode. Steps after a sub-env's episode ended (including the
-vector env's auto-reset step, whose reward is 0) are masked out: they belong to no episode.
+them until each has finished one episode. Steps after a sub-env's episode ended (an auto-reset,
+or CartPole moving on past its end; see ``envs.lockstep_step``) are masked out: they belong to
+no episode.
 Actions are sampled under ``torch.inference_mode()`` from noise pre-drawn per seed; the
 log-probabilities are recomputed in one batch at update time, with the dropout masks the actions
 were sampled under.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pgbench.envs import check_env_id, make_vector_env, reset_with_seeds
+from pgbench.envs import check_env_id, lockstep_step, make_vector_env, reset_with_seeds
 from pgbench.policies import PolicySpec, draw_dropout_masks, sample_actions
 
 NOISE_CHUNK = 64  # steps of action noise / dropout masks drawn per call to a generator
@@ -96,6 +97,7 @@ class GroupCollector:
                            for ss in seed_sequences["noise"]]
         self.active: list[int] = list(range(len(self.reset_rngs)))
         self.venv = None
+        self.step = None
         self.max_steps = None
 
     def set_active(self, active: list[int]) -> None:
@@ -107,13 +109,14 @@ class GroupCollector:
     def _env(self):
         if self.venv is None:
             self.venv = make_vector_env(self.env_id, len(self.active) * self.n)
+            self.step = lockstep_step(self.venv)
             self.max_steps = check_env_id(self.env_id).max_episode_steps
         return self.venv
 
     def _close(self):
         if self.venv is not None:
             self.venv.close()
-            self.venv = None
+            self.venv = self.step = None
 
     def close(self):
         self._close()
@@ -129,13 +132,16 @@ class GroupCollector:
                 seeds[k * n:(k + 1) * n] = self.reset_rngs[g].integers(0, 2**31 - 1, size=n)
         obs_np = reset_with_seeds(venv, seeds)
 
-        obs_buf = torch.zeros(S, T, n, spec.obs_dim)
-        act_shape = (S, T, n) if spec.discrete else (S, T, n, spec.act_dim)
-        act_buf = torch.zeros(act_shape, dtype=torch.int64 if spec.discrete else torch.float32)
-        noise_buf = torch.zeros(S, T, n, spec.noise_dim)
-        drop_bufs = ([torch.ones(S, T, n, h) for h in spec.hidden] if spec.dropout > 0 else None)
+        # The step loop is pure overhead for networks this small (a few microseconds per op), so
+        # it does as little as it can per step: step-major NumPy buffers take one row copy per
+        # step and become torch tensors once per round; the validity mask and the masking of
+        # rewards are derived from the episode lengths after the loop.
+        obs_buf = np.zeros((T, E, spec.obs_dim), dtype=np.float32)
+        act_buf = (np.zeros((T, E), dtype=np.int64) if spec.discrete
+                   else np.zeros((T, E, spec.act_dim), dtype=np.float32))
         rewards = np.zeros((T, E))
-        valid = np.zeros((T, E), dtype=bool)
+        noise_buf = torch.zeros(T, S, n, spec.noise_dim)
+        drop_bufs = ([torch.ones(T, S, n, h) for h in spec.hidden] if spec.dropout > 0 else None)
         alive = np.repeat(np.asarray(participating, dtype=bool), n)
         terminated = np.zeros(E, dtype=bool)
         truncated = np.zeros(E, dtype=bool)
@@ -149,40 +155,43 @@ class GroupCollector:
             for t in range(T):
                 if t % NOISE_CHUNK == 0:
                     self._draw_noise(t, alive.reshape(S, n).any(1), noise_buf, drop_bufs)
-                obs_t = torch.from_numpy(obs_np).view(S, n, spec.obs_dim)
-                obs_buf[:, t] = obs_t
-                masks_t = None if drop_bufs is None else [m[:, t] for m in drop_bufs]
-                actions = sample_actions(params, obs_t, spec, noise_buf[:, t], masks_t)
-                act_buf[:, t] = actions
-                a_np = actions.reshape(E, *actions.shape[2:]).numpy()
+                obs_buf[t] = obs_np  # casts to float32 where the env gives float64
+                obs_t = torch.from_numpy(obs_buf[t]).view(S, n, spec.obs_dim)
+                masks_t = None if drop_bufs is None else [m[t] for m in drop_bufs]
+                actions = sample_actions(params, obs_t, spec, noise_buf[t], masks_t)
+                a_np = actions.numpy().reshape(act_buf.shape[1:])
+                act_buf[t] = a_np  # the policy's action, before any clipping to the bounds
                 if not spec.discrete:
                     a_np = np.clip(a_np, low, high)
-                obs_np, r, term, trunc, _ = venv.step(a_np)
-                obs_np = np.asarray(obs_np, dtype=np.float32)
-                rewards[t] = np.where(alive, r, 0.0)
-                valid[t] = alive
-                ended = alive & (np.asarray(term) | np.asarray(trunc))
+                obs_np, r, term, trunc = self.step(a_np)
+                rewards[t] = r
+                ended = alive & (term | trunc)
                 if ended.any():
-                    terminated[ended] = np.asarray(term)[ended]
-                    truncated[ended] = ~np.asarray(term)[ended]
+                    terminated[ended] = term[ended]
+                    truncated[ended] = ~term[ended]
                     lengths[ended] = t + 1
                     final_obs[ended] = obs_np[ended]
-                    alive = alive & ~ended
-                if not alive.any():
-                    break
+                    alive &= ~ended
+                    if not alive.any():
+                        break
+
+        # Steps after a sub-env's episode ended (and all steps of a seed that sat out) belong
+        # to no episode: masked, with reward 0.
+        valid = np.arange(T)[:, None] < lengths[None, :]
+        rewards = np.where(valid, rewards, 0.0)
 
         # Time stays padded to the env's step limit T, not to this round's longest episode:
         # the update's reductions then run over the same shapes whichever seeds share the
         # group, which keeps each seed's floating-point results identical to a run alone.
-        def by_episode(x):  # (S, T, n, ...) -> (S, n, T, ...)
-            return x.transpose(1, 2).contiguous()
+        def by_episode(x):  # (T, S, n, ...) -> (S, n, T, ...)
+            return x.movedim(0, 2).contiguous()
 
         def np_by_episode(x):  # (T, E) -> (S, n, T)
             return np.ascontiguousarray(x.T.reshape(S, n, T))
 
         return Batch(
-            obs=by_episode(obs_buf),
-            actions=by_episode(act_buf),
+            obs=by_episode(torch.from_numpy(obs_buf).view(T, S, n, spec.obs_dim)),
+            actions=by_episode(torch.from_numpy(act_buf).view(T, S, n, *act_buf.shape[2:])),
             rewards=np_by_episode(rewards),
             mask=np_by_episode(valid),
             terminated=terminated.reshape(S, n),
@@ -194,16 +203,16 @@ class GroupCollector:
 
     def _draw_noise(self, t, seed_alive, noise_buf, drop_bufs):
         """Draw the next chunk of each live seed's noise from that seed's own generator."""
-        T = noise_buf.shape[1]
+        T = noise_buf.shape[0]  # buffers are step-major: (T, S, n, ...)
         c = min(NOISE_CHUNK, T - t)
         for k, g in enumerate(self.active):
             if not seed_alive[k]:
                 continue
             gen = self.noise_gens[g]
             if self.spec.discrete:
-                noise_buf[k, t:t + c] = torch.rand(c, self.n, 1, generator=gen)
+                noise_buf[t:t + c, k] = torch.rand(c, self.n, 1, generator=gen)
             else:
-                noise_buf[k, t:t + c] = torch.randn(c, self.n, self.spec.act_dim, generator=gen)
+                noise_buf[t:t + c, k] = torch.randn(c, self.n, self.spec.act_dim, generator=gen)
             if drop_bufs is not None:
                 for buf, m in zip(drop_bufs, draw_dropout_masks(self.spec, (c, self.n), gen)):
-                    buf[k, t:t + c] = m
+                    buf[t:t + c, k] = m

@@ -153,18 +153,59 @@ def advantages(cfg: TrainConfig, batch: Batch, values, final_values, ema_state, 
     return np.where(mask, adv, 0.0), target, ema_state
 
 
-def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None):
+def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None, n_valid=None):
     """Per-seed surrogate losses ``(S,)`` to minimise.
 
     REINFORCE: ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)``, the slides' estimator (N episodes).
-    PPO: the clipped surrogate averaged over valid steps.
+    PPO: the clipped surrogate averaged over valid steps. ``logp, adv, valid`` are ``(S, B)``; when
+    they hold one block of a batch's steps, ``n_valid (S,)`` is the batch's count of valid steps
+    (PPO's divisor), and the batch's loss is the sum of its blocks' losses.
     """
     if cfg.loss == "ppo":
         ratio = torch.exp(logp - logp_old)
         clipped = torch.clamp(ratio, 1 - cfg.ppo_clip, 1 + cfg.ppo_clip)
         surrogate = torch.minimum(ratio * adv, clipped * adv) * valid
-        return -surrogate.sum(1) / valid.sum(1).clamp(min=1)
+        if n_valid is None:
+            n_valid = valid.sum(1).clamp(min=1)
+        return -surrogate.sum(1) / n_valid
     return -(logp * adv * valid).sum(1) / n_episodes
+
+
+#: Rows (steps) per block of the update's forward and backward passes: enough that the fixed
+#: cost of a block's passes is small, few enough that its activations stay in cache (1024-2048
+#: measured fastest for 64 CartPole episodes). Blocks are a fixed function of the batch's shape
+#: (E, T), never of the group, so that a seed's arithmetic is the same alone and in a group.
+UPDATE_BLOCK_ROWS = 2048
+
+
+def packed_steps(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS):
+    """Which steps the update computes, and in which blocks.
+
+    ``mask (S, E, T)`` -> ``(index (S, P), blocks)``: ``index[s]`` lists seed ``s``'s flat step
+    indices (into ``E*T``) with its valid steps first, in their order, then padding steps (a
+    slice when that is the identity); ``blocks`` are slices of ``[0, P)`` of ``block_rows`` rows
+    (the last one may stop at ``E*T``). A batch that fits in one block is computed as it is,
+    padding included. Otherwise only blocks that hold some seed's valid steps are computed, so
+    the padding of short episodes to the env's step limit costs nothing. A seed's valid steps
+    fill the same blocks alone and in a group; a block beyond its own holds only its padding,
+    whose loss terms are exactly zero, so adding that block's gradient (after its own blocks,
+    in block order) changes nothing.
+
+    >>> index, blocks = packed_steps(np.array([[[True, False, False], [True, True, False]]]), 2)
+    >>> index.tolist(), blocks
+    ([[0, 3, 4, 1]], [slice(0, 2, None), slice(2, 4, None)])
+    """
+    S, E = mask.shape[:2]
+    flat = mask.reshape(S, -1)
+    n_rows = flat.shape[1]
+    if n_rows <= block_rows:
+        return slice(0, n_rows), [slice(0, n_rows)]
+    n_blocks = max(-(-int(flat.sum(1).max()) // block_rows), 1)
+    P = min(n_blocks * block_rows, n_rows)
+    blocks = [slice(j, min(j + block_rows, P)) for j in range(0, P, block_rows)]
+    if E == 1:  # one episode per seed is a prefix of its row axis already: nothing to gather
+        return slice(0, P), blocks
+    return np.argsort(~flat, axis=1, kind="stable")[:, :P], blocks
 
 
 def trim_time(batch: Batch) -> Batch:
@@ -251,16 +292,30 @@ class GroupTrainer:
     def update(self, batch: Batch) -> None:
         cfg, spec = self.cfg, self.spec
         S, E, T = batch.mask.shape
-        flat = lambda x: x.reshape(S, E * T, *x.shape[3:])  # noqa: E731  (S,E,T,..)->(S,E*T,..)
-        obs, actions = flat(batch.obs), flat(batch.actions)
-        masks = None if batch.dropout_masks is None else [flat(m) for m in batch.dropout_masks]
-        valid = torch.from_numpy(batch.mask.reshape(S, E * T)).float()
+        # The steps the update computes: each seed's valid steps packed to the front of its row
+        # axis, in blocks (see packed_steps). Every (S, P, ...) tensor below is in that order.
+        index, blocks = packed_steps(batch.mask, UPDATE_BLOCK_ROWS)
+        rows = (slice(None) if isinstance(index, slice) else np.arange(S)[:, None], index)
+
+        def packed(x):  # (S, E, T, ...) -> (S, P, ...)
+            return x.reshape(S, E * T, *x.shape[3:])[rows]
+
+        obs, actions = packed(batch.obs), packed(batch.actions)
+        masks = None if batch.dropout_masks is None else [packed(m) for m in batch.dropout_masks]
+        valid = torch.from_numpy(packed(batch.mask)).float()
+        n_valid = torch.from_numpy(batch.mask.sum((1, 2))).float().clamp(min=1)
         n_episodes = torch.from_numpy((batch.lengths > 0).sum(1)).float().clamp(min=1)
+
+        def block(x, b):  # one block of a packed tensor, or of a list of them
+            return None if x is None else [m[:, b] for m in x] if isinstance(x, list) else x[:, b]
 
         values = final_values = None
         if cfg.has_critic:
             with torch.no_grad():
-                values = value_forward(self.vparams, obs, spec).view(S, E, T).double().numpy()
+                packed_values = torch.cat([value_forward(self.vparams, obs[:, b], spec) for b in blocks], 1)
+                values = np.zeros((S, E * T))
+                values[rows] = packed_values.double().numpy()
+                values = values.reshape(S, E, T)
                 final_values = value_forward(self.vparams, batch.final_obs, spec).double().numpy()
         score_sqnorm = None
         if cfg.baseline == "optimal":
@@ -272,37 +327,47 @@ class GroupTrainer:
         adv, target, states = advantages(cfg, batch, values, final_values, states, score_sqnorm)
         for k, g in enumerate(self.active):
             self.logs[g].ema_state = float(states[k])
-        adv_t = torch.from_numpy(adv.reshape(S, E * T)).float()
+        adv = torch.from_numpy(packed(adv)).float()
 
-        logp_old = None
+        logp_old = [None] * len(blocks)
         if cfg.loss == "ppo":
             with torch.no_grad():
-                logp_old, _ = log_prob_and_entropy(self.params, obs, actions, spec, masks)
+                logp_old = [log_prob_and_entropy(self.params, obs[:, b], actions[:, b], spec,
+                                                 block(masks, b))[0] for b in blocks]
         for _ in range(cfg.update_epochs):
+            # One backward per block: its activations stay small (cache-sized, no fresh pages
+            # from the OS), and gradients add up block by block in a fixed order.
             self.opt.zero_grad()
-            logp, entropy = log_prob_and_entropy(self.params, obs, actions, spec, masks)
-            losses = policy_loss(cfg, logp, adv_t, valid, n_episodes, logp_old)
-            mean_entropy = (entropy * valid).sum(1) / valid.sum(1).clamp(min=1)
-            (losses - cfg.entropy_coef * mean_entropy).sum().backward()
+            losses, mean_entropy = torch.zeros(S), torch.zeros(S)
+            for b, logp_old_b in zip(blocks, logp_old):
+                logp, entropy = log_prob_and_entropy(self.params, obs[:, b], actions[:, b], spec,
+                                                     block(masks, b))
+                loss = policy_loss(cfg, logp, adv[:, b], valid[:, b], n_episodes, logp_old_b, n_valid)
+                entropy_b = (entropy * valid[:, b]).sum(1) / n_valid  # this block's share of the mean
+                (loss - cfg.entropy_coef * entropy_b).sum().backward()
+                losses += loss.detach()
+                mean_entropy += entropy_b.detach()
             grad_norm = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in self.params.values()))
             self.opt.step()
 
         value_loss = torch.full((S,), float("nan"))
         if cfg.has_critic:
-            target_t = torch.from_numpy(target.reshape(S, E * T)).float()
+            target = torch.from_numpy(packed(target)).float()
             for _ in range(cfg.value_iters):
                 self.vopt.zero_grad()
-                v = value_forward(self.vparams, obs, spec)
-                per_seed = ((v - target_t).pow(2) * valid).sum(1) / valid.sum(1).clamp(min=1)
-                per_seed.sum().backward()
+                value_loss = torch.zeros(S)
+                for b in blocks:
+                    v = value_forward(self.vparams, obs[:, b], spec)
+                    per_seed = ((v - target[:, b]).pow(2) * valid[:, b]).sum(1) / n_valid
+                    per_seed.sum().backward()
+                    value_loss += per_seed.detach()
                 self.vopt.step()
-                value_loss = per_seed.detach()
 
         wall = time.perf_counter() - self.t0
         for k, g in enumerate(self.active):
             log = self.logs[g]
             log.update_rows.append((log.updates, log.env_steps, int((batch.lengths[k] > 0).sum()),
-                                    float(losses[k].detach()), float(grad_norm[k]), float(mean_entropy[k].detach()),
+                                    float(losses[k]), float(grad_norm[k]), float(mean_entropy[k]),
                                     float(value_loss[k]), wall))
             log.updates += 1
 
