@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import platform
 import sys
 import warnings
 from pathlib import Path
@@ -450,16 +449,10 @@ def aggregate_runs(run_dirs, benchmarks: str | Path | None = None) -> dict[str, 
 
 def summary_provenance(runs: pd.DataFrame, command: str) -> dict:
     """provenance.json: where and with what the summary was made, and which configs it holds."""
-    from pgbench.provenance import cpu_model, git_state, package_versions
+    from pgbench.provenance import machine_info
 
-    commit, dirty = git_state()
     return {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "packages": package_versions(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
+        **machine_info(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config_hashes": sorted(set(runs["config_hash"])),
         "n_runs": int(len(runs)),

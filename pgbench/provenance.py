@@ -50,9 +50,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(**extra) -> dict:
-    import torch
-
+def machine_info() -> dict:
+    """Code version, package versions and machine: shared by runs and summaries."""
     commit, dirty = git_state()
     return {
         "git_commit": commit,
@@ -61,6 +60,14 @@ def provenance(**extra) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),
+    }
+
+
+def provenance(**extra) -> dict:
+    import torch
+
+    return {
+        **machine_info(),
         "hostname": socket.gethostname(),
         "torch_threads": torch.get_num_threads(),
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
