@@ -137,6 +137,7 @@ class GroupCollector:
         # step and become torch tensors once per round; the validity mask and the masking of
         # rewards are derived from the episode lengths after the loop.
         obs_buf = np.zeros((T, E, spec.obs_dim), dtype=np.float32)
+        obs_by_seed = torch.from_numpy(obs_buf).view(T, S, n, spec.obs_dim)  # shares obs_buf
         act_buf = (np.zeros((T, E), dtype=np.int64) if spec.discrete
                    else np.zeros((T, E, spec.act_dim), dtype=np.float32))
         rewards = np.zeros((T, E))
@@ -156,9 +157,8 @@ class GroupCollector:
                 if t % NOISE_CHUNK == 0:
                     self._draw_noise(t, alive.reshape(S, n).any(1), noise_buf, drop_bufs)
                 obs_buf[t] = obs_np  # casts to float32 where the env gives float64
-                obs_t = torch.from_numpy(obs_buf[t]).view(S, n, spec.obs_dim)
                 masks_t = None if drop_bufs is None else [m[t] for m in drop_bufs]
-                actions = sample_actions(params, obs_t, spec, noise_buf[t], masks_t)
+                actions = sample_actions(params, obs_by_seed[t], spec, noise_buf[t], masks_t)
                 a_np = actions.numpy().reshape(act_buf.shape[1:])
                 act_buf[t] = a_np  # the policy's action, before any clipping to the bounds
                 if not spec.discrete:
@@ -190,7 +190,7 @@ class GroupCollector:
             return np.ascontiguousarray(x.T.reshape(S, n, T))
 
         return Batch(
-            obs=by_episode(torch.from_numpy(obs_buf).view(T, S, n, spec.obs_dim)),
+            obs=by_episode(obs_by_seed),
             actions=by_episode(torch.from_numpy(act_buf).view(T, S, n, *act_buf.shape[2:])),
             rewards=np_by_episode(rewards),
             mask=np_by_episode(valid),
