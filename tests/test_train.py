@@ -140,3 +140,20 @@ def test_gaussian_policy_learns_inverted_pendulum(tmp_path):
     ep = pd.read_parquet(tmp_path / "ip" / "episodes.parquet")
     first, last = ep["return"].iloc[:20].mean(), ep["return"].iloc[-20:].mean()
     assert last > 3 * first, (first, last)
+
+
+def test_group_matches_alone_when_the_update_spans_several_blocks(tmp_path, monkeypatch):
+    import pgbench.train as train_module
+
+    monkeypatch.setattr(train_module, "UPDATE_BLOCK_ROWS", 16)  # many blocks per update
+    group = train(tmp_path, "g", "rtg_value", seeds=(3, 0), dropout=0.5, episodes_per_update=3)
+    alone = train(tmp_path, "s", "rtg_value", seeds=(0,), dropout=0.5, episodes_per_update=3)[0]
+    assert (group[1] / "episodes.parquet").read_bytes() == (alone / "episodes.parquet").read_bytes()
+
+
+def test_fast_cartpole_step_is_in_use_and_exact():
+    """pgbench steps CartPole with Gymnasium's equations minus the auto-reset; that shortcut is
+    taken only when it reproduces the installed Gymnasium bit for bit."""
+    from pgbench.envs import _cartpole_step_matches_gymnasium
+
+    assert _cartpole_step_matches_gymnasium()
