@@ -129,13 +129,20 @@ def _plain_number(x: float, _pos: object = None) -> str:
     """Tick label for log axes without mathtext (which ``text.parse_math=False`` turns off)."""
     if not np.isfinite(x) or x <= 0:
         return ""
-    return f"{x:g}" if 1e-3 <= x < 1e5 else f"{x:.0e}"
+    if 1e-3 <= x < 1e4:
+        return f"{x:g}"
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"  # 2e5, 1e-4: short enough not to collide
 
 
 def _log_axis(axis, base: int = 10) -> None:
-    """Log scale with plain-number labels at 1-2-5 steps (so even a narrow range gets labels)."""
-    subs = (1.0, 2.0, 5.0) if base == 10 else (1.0,)
-    axis.set_major_locator(LogLocator(base=base, subs=subs))
+    """Log scale with plain-number labels: at 1-2-5 steps when the data span at most two and a
+    half decades (so a narrow range still gets labels), at powers of the base (at most about
+    eight of them) when they span more, so that wide ranges do not crowd their labels."""
+    low, high = axis.get_view_interval()
+    decades = math.log10(high / low) if low > 0 and high > low else 1.0
+    subs = (1.0, 2.0, 5.0) if base == 10 and decades <= 2.5 else (1.0,)
+    axis.set_major_locator(LogLocator(base=base, subs=subs, numticks=8))
     axis.set_major_formatter(FuncFormatter(_plain_number))
     axis.set_minor_formatter(NullFormatter())
 
@@ -459,8 +466,9 @@ def gradient_variance_figure(grad: pd.DataFrame, palette: Mapping[str, str], *,
     ax.set_yticks(range(len(estimators)), [arm_label(e, multiline=True) for e in estimators])
     ax.set_ylim(len(estimators) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel(f"total variance of the gradient estimate, tr Cov[g] (log scale; "
-                  f"{episodes_per_batch} episode{'s' if episodes_per_batch != 1 else ''} per batch)")
+    ax.set_xlabel("total variance of the gradient estimate, tr Cov[g] (log scale)")
+    ax.set_title(f"{episodes_per_batch} episode{'s' if episodes_per_batch != 1 else ''} per batch",
+                 fontsize=9.5)
     legend = [Line2D([], [], linestyle="none", marker=m, color=_KEY, markersize=6.5,
                      label=f"snapshot {s}") for s, m in zip(snapshots, _SNAPSHOT_MARKERS * 3)]
     legend.append(Line2D([], [], color=_KEY, label="CI"))
