@@ -108,7 +108,12 @@ def gradstudy_args(wildcards):
             seed = seed_list(suite_cfg)[0]
             args = [f"--seed {seed}"]
             for key, value in settings.items():
-                args.append(f"--{key.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+                flag = f"--{key.replace('_', '-')}"
+                values = value if isinstance(value, list) else [value]
+                if key == "set":  # --set takes one KEY=VALUE each time
+                    args += [f"{flag} {shlex.quote(str(v))}" for v in values]
+                else:  # the other options take their values together (e.g. --episodes 1 4 16)
+                    args.append(f"{flag} {' '.join(shlex.quote(str(v)) for v in values)}")
             return " ".join(args)
     raise ValueError(f"no gradstudy settings for {wildcards.env}")
 
