@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pgbench.errors import UserError
-from pgbench.io import write_json_atomic, write_parquet_atomic
+from pgbench.io import read_json_object, write_json_atomic, write_parquet_atomic
 
 #: Learning-curve grid points per (suite, env).
 GRID_POINTS = 200
@@ -111,13 +111,7 @@ def parse_setting_label(label: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- discovery
 def _read_json(path: Path) -> dict:
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{path} is not readable JSON ({err})") from None
-    if not isinstance(info, dict):
-        raise UserError(f"{path} is not a JSON object; expected a run.json (docs/contracts.md)")
-    return info
+    return read_json_object(path, "a run.json (docs/contracts.md)")
 
 
 def _hidden(path: Path, root: Path) -> bool:

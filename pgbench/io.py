@@ -37,6 +37,21 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def read_json_object(path: str | os.PathLike, expected: str) -> dict:
+    """The JSON object in ``path``; a UserError naming the file (and what was ``expected``) when
+    it is unreadable, not JSON, or not an object."""
+    from pgbench.errors import UserError
+
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not readable JSON ({err}); expected {expected}") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is not a JSON object; expected {expected}")
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

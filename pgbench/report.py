@@ -37,7 +37,7 @@ from markupsafe import Markup
 
 from pgbench import __version__, figures
 from pgbench.errors import UserError
-from pgbench.io import replace_dir_atomic, staging_dir, write_text_atomic
+from pgbench.io import read_json_object, replace_dir_atomic, staging_dir, write_text_atomic
 
 #: Columns each summary table must have (docs/contracts.md); extra columns are ignored.
 RUNS_COLUMNS = ("suite", "env", "variant", "arm", "setting", "seed", "threshold", "budget_steps",
@@ -126,12 +126,7 @@ def load_summary(summary_dir: str | os.PathLike) -> Summary:
     prov_path = root / "provenance.json"
     if not prov_path.is_file():
         raise UserError(f"{prov_path} is missing; run `pgbench aggregate` to write it")
-    try:
-        provenance = json.loads(prov_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {prov_path}: {err}") from err
-    if not isinstance(provenance, dict):
-        raise UserError(f"{prov_path} must hold a JSON object, found {type(provenance).__name__}")
+    provenance = read_json_object(prov_path, "the provenance.json of `pgbench aggregate`")
     claims = _read_parquet(root / "claims.parquet", CLAIMS_COLUMNS, required=False)
     if claims is not None:
         bad = sorted(set(claims["verdict"].astype(str)) - set(VERDICTS))
