@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -458,8 +459,6 @@ def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: d
         })
         replace_dir_atomic(stage, out_dir)
     except BaseException:
-        import shutil
-
         shutil.rmtree(stage, ignore_errors=True)
         raise
 
@@ -479,7 +478,7 @@ def train_group(cfg: TrainConfig, seeds: list[int], out_dirs: list[Path], meta: 
         write_run(where[log.seed], cfg, log, meta, prov,
                   (time.perf_counter() - t0) / len(seeds), (_cpu_seconds() - c0) / len(seeds))
 
-    bar = _progress_bar(cfg, seeds) if show_progress else None
+    bar = _ProgressBar(cfg, seeds) if show_progress else None
     try:
         if cfg.episodes_per_update > 0:
             return GroupTrainer(cfg, seeds).run(on_finished=finished, progress=bar)
@@ -496,7 +495,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class _progress_bar:
+class _ProgressBar:
     """A tqdm bar over the group's env steps, shown only on a terminal."""
 
     def __init__(self, cfg: TrainConfig, seeds):
