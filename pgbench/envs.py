@@ -12,7 +12,6 @@ import functools
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
-from gymnasium.utils import seeding
 
 from pgbench.errors import UserError
 
@@ -68,8 +67,10 @@ def reset_with_seeds(venv: gym.vector.VectorEnv, seeds) -> np.ndarray:
     env = venv.unwrapped
     if isinstance(env, CartPoleVectorEnv):
         venv.reset(seed=seeds[0])
+        # np.random.Generator(PCG64(s)) is what gymnasium.utils.seeding.np_random(s) builds
         env.state = np.stack(
-            [seeding.np_random(s)[0].uniform(low=-0.05, high=0.05, size=(4,)) for s in seeds], axis=1
+            [np.random.Generator(np.random.PCG64(s)).uniform(low=-0.05, high=0.05, size=(4,))
+             for s in seeds], axis=1
         )
         return env.state.T.astype(np.float32)
     obs, _ = venv.reset(seed=seeds)
@@ -102,7 +103,7 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
     its steps are masked out of the round (and stay finite: a round lasts at most the step limit).
     """
     x, x_dot, theta, theta_dot = env.state
-    force = np.sign(action - 0.5) * env.force_mag
+    force = np.where(action == 1, env.force_mag, -env.force_mag)  # = sign(action - 0.5) * force_mag
     costheta = np.cos(theta)
     sintheta = np.sin(theta)
     temp = (force + env.polemass_length * np.square(theta_dot) * sintheta) / env.total_mass
@@ -120,9 +121,11 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
         x = x + env.tau * x_dot
         theta_dot = theta_dot + env.tau * thetaacc
         theta = theta + env.tau * theta_dot
-    env.state = np.stack((x, x_dot, theta, theta_dot))
-    terminated = ((x < -env.x_threshold) | (x > env.x_threshold)
-                  | (theta < -env.theta_threshold_radians) | (theta > env.theta_threshold_radians))
+    state = np.empty((4, x.shape[0]))
+    state[0], state[1], state[2], state[3] = x, x_dot, theta, theta_dot
+    env.state = state
+    # |x| > limit is (x < -limit) | (x > limit) for every float
+    terminated = (np.abs(x) > env.x_threshold) | (np.abs(theta) > env.theta_threshold_radians)
     env.steps += 1
     truncated = env.steps >= env.max_episode_steps
     if env._sutton_barto_reward:

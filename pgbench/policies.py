@@ -131,9 +131,3 @@ def log_prob_and_entropy(params: Params, obs, actions, spec: PolicySpec, masks=N
     logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
     entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1).expand_as(logp)
     return logp, entropy
-
-
-def draw_dropout_masks(spec: PolicySpec, shape_prefix: tuple[int, ...], gen: torch.Generator):
-    """One mask per hidden layer, ``shape_prefix + (hidden_l,)``, scaled by ``1/(1-p)``."""
-    keep = 1.0 - spec.dropout
-    return [(torch.rand(*shape_prefix, h, generator=gen) < keep).float() / keep for h in spec.hidden]

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 
 from pgbench.envs import check_env_id, lockstep_step, make_vector_env, reset_with_seeds
-from pgbench.policies import PolicySpec, draw_dropout_masks, sample_actions
+from pgbench.policies import PolicySpec, sample_actions
 
-NOISE_CHUNK = 64  # steps of action noise / dropout masks drawn per call to a generator
+FIRST_NOISE_CHUNK = 16  # steps of action noise / dropout masks drawn at a round's first step
 
 
 @dataclass
 class Batch:
-    """Episodes of a group of S seeds, E episode slots each, padded to T steps.
+    """Episodes of a group of S seeds, E episode slots each, padded to T steps (the longest).
 
     obs ``(S, E, T, obs_dim)``; actions ``(S, E, T)`` or ``(S, E, T, act_dim)``; rewards and
     mask ``(S, E, T)`` (NumPy); terminated, truncated, lengths ``(S, E)``; final_obs
@@ -122,7 +122,13 @@ class GroupCollector:
         self._close()
 
     def collect_round(self, params, participating: np.ndarray) -> Batch:
-        """One episode per sub-env of each participating seed; ``participating (S,)`` bool."""
+        """One episode per sub-env of each participating seed; ``participating (S,)`` bool.
+
+        The batch's time axis is this round's longest episode (the rows past an episode's end
+        are masked). Whatever reduces over time must not depend on that length, which other
+        seeds set: the trainer pads its NumPy estimators to the env's step limit and computes
+        each seed's update on its own valid steps (see ``pgbench.train.update_passes``).
+        """
         venv = self._env()
         spec, n, S = self.spec, self.n, len(self.active)
         E, T = S * n, self.max_steps
@@ -135,14 +141,14 @@ class GroupCollector:
         # The step loop is pure overhead for networks this small (a few microseconds per op), so
         # it does as little as it can per step: step-major NumPy buffers take one row copy per
         # step and become torch tensors once per round; the validity mask and the masking of
-        # rewards are derived from the episode lengths after the loop.
+        # rewards are derived from the episode lengths after the loop. np.zeros maps its pages
+        # lazily, so a buffer sized for the step limit costs only the steps a round takes.
         obs_buf = np.zeros((T, E, spec.obs_dim), dtype=np.float32)
         obs_by_seed = torch.from_numpy(obs_buf).view(T, S, n, spec.obs_dim)  # shares obs_buf
         act_buf = (np.zeros((T, E), dtype=np.int64) if spec.discrete
                    else np.zeros((T, E, spec.act_dim), dtype=np.float32))
         rewards = np.zeros((T, E))
-        noise_buf = torch.zeros(T, S, n, spec.noise_dim)
-        drop_bufs = ([torch.ones(T, S, n, h) for h in spec.hidden] if spec.dropout > 0 else None)
+        noise_chunks, drop_chunks = [], []
         alive = np.repeat(np.asarray(participating, dtype=bool), n)
         terminated = np.zeros(E, dtype=bool)
         truncated = np.zeros(E, dtype=bool)
@@ -152,67 +158,100 @@ class GroupCollector:
         if not spec.discrete:
             low, high = venv.single_action_space.low, venv.single_action_space.high
 
+        t = chunk_start = chunk_end = 0
         with torch.inference_mode():
-            for t in range(T):
-                if t % NOISE_CHUNK == 0:
-                    self._draw_noise(t, alive.reshape(S, n).any(1), noise_buf, drop_bufs)
+            while alive.any() and t < T:
+                if t == chunk_end:
+                    chunk_start, chunk_end = t, noise_chunk_end(t, T)
+                    noise, drop = self._draw_noise(chunk_end - t, alive.reshape(S, n).any(1))
+                    noise_chunks.append(noise)
+                    drop_chunks.append(drop)
+                i = t - chunk_start
                 obs_buf[t] = obs_np  # casts to float32 where the env gives float64
-                masks_t = None if drop_bufs is None else [m[t] for m in drop_bufs]
-                actions = sample_actions(params, obs_by_seed[t], spec, noise_buf[t], masks_t)
+                masks_t = None if drop is None else [m[i] for m in drop]
+                actions = sample_actions(params, obs_by_seed[t], spec, noise[i], masks_t)
                 a_np = actions.numpy().reshape(act_buf.shape[1:])
                 act_buf[t] = a_np  # the policy's action, before any clipping to the bounds
                 if not spec.discrete:
                     a_np = np.clip(a_np, low, high)
                 obs_np, r, term, trunc = self.step(a_np)
                 rewards[t] = r
+                t += 1
                 ended = alive & (term | trunc)
                 if ended.any():
                     terminated[ended] = term[ended]
                     truncated[ended] = ~term[ended]
-                    lengths[ended] = t + 1
+                    lengths[ended] = t
                     final_obs[ended] = obs_np[ended]
                     alive &= ~ended
-                    if not alive.any():
-                        break
+        T = max(t, 1)  # this round's longest episode
 
         # Steps after a sub-env's episode ended (and all steps of a seed that sat out) belong
         # to no episode: masked, with reward 0.
         valid = np.arange(T)[:, None] < lengths[None, :]
-        rewards = np.where(valid, rewards, 0.0)
+        rewards = np.where(valid, rewards[:T], 0.0)
 
-        # Time stays padded to the env's step limit T, not to this round's longest episode:
-        # the update's reductions then run over the same shapes whichever seeds share the
-        # group, which keeps each seed's floating-point results identical to a run alone.
         def by_episode(x):  # (T, S, n, ...) -> (S, n, T, ...)
-            return x.movedim(0, 2).contiguous()
+            return x[:T].movedim(0, 2).contiguous()
 
         def np_by_episode(x):  # (T, E) -> (S, n, T)
             return np.ascontiguousarray(x.T.reshape(S, n, T))
 
+        drop_bufs = None
+        if spec.dropout > 0:
+            drop_bufs = [by_episode(torch.cat([c[layer] for c in drop_chunks]))
+                         for layer in range(len(spec.hidden))]
         return Batch(
             obs=by_episode(obs_by_seed),
-            actions=by_episode(torch.from_numpy(act_buf).view(T, S, n, *act_buf.shape[2:])),
+            actions=by_episode(torch.from_numpy(act_buf).view(-1, S, n, *act_buf.shape[2:])),
             rewards=np_by_episode(rewards),
             mask=np_by_episode(valid),
             terminated=terminated.reshape(S, n),
             truncated=truncated.reshape(S, n),
             lengths=lengths.reshape(S, n),
             final_obs=torch.from_numpy(final_obs).view(S, n, spec.obs_dim),
-            dropout_masks=None if drop_bufs is None else [by_episode(m) for m in drop_bufs],
+            dropout_masks=drop_bufs,
         )
 
-    def _draw_noise(self, t, seed_alive, noise_buf, drop_bufs):
-        """Draw the next chunk of each live seed's noise from that seed's own generator."""
-        T = noise_buf.shape[0]  # buffers are step-major: (T, S, n, ...)
-        c = min(NOISE_CHUNK, T - t)
+    def _draw_noise(self, c: int, seed_alive):
+        """The next ``c`` steps of each live seed's noise, drawn from that seed's own generator.
+
+        Returns ``noise (c, S, n, noise_dim)`` and, with dropout, one ``(c, S, n, hidden_l)`` mask
+        per hidden layer (else None), scaled by ``1 / (1 - p)``. A seed that is not alive draws
+        nothing: its noise is zero, its masks keep every unit.
+        Discrete policies draw the action's uniform and the dropout uniforms in one call per seed.
+        """
+        spec, S, n = self.spec, len(self.active), self.n
+        widths = list(spec.hidden) if spec.dropout > 0 else []
+        uniforms = (1 if spec.discrete else 0) + sum(widths)
+        u = torch.zeros(c, S, n, uniforms)  # a seed that sits out draws nothing: zeros
+        noise = torch.zeros(c, S, n, spec.noise_dim)
         for k, g in enumerate(self.active):
             if not seed_alive[k]:
                 continue
             gen = self.noise_gens[g]
-            if self.spec.discrete:
-                noise_buf[t:t + c, k] = torch.rand(c, self.n, 1, generator=gen)
-            else:
-                noise_buf[t:t + c, k] = torch.randn(c, self.n, self.spec.act_dim, generator=gen)
-            if drop_bufs is not None:
-                for buf, m in zip(drop_bufs, draw_dropout_masks(self.spec, (c, self.n), gen)):
-                    buf[t:t + c, k] = m
+            if uniforms:
+                u[:, k] = torch.rand(c, n, uniforms, generator=gen)
+            if not spec.discrete:
+                noise[:, k] = torch.randn(c, n, spec.act_dim, generator=gen)
+        if spec.discrete:
+            noise = u[..., :1]
+        drop = None
+        if widths:
+            keep = 1.0 - spec.dropout
+            parts = torch.split(u[..., uniforms - sum(widths):], widths, dim=-1)
+            drop = [(m < keep).float() / keep for m in parts]
+        return noise, drop
+
+
+def noise_chunk_end(t: int, limit: int) -> int:
+    """Where the chunk of noise drawn at step ``t`` ends: chunks are ``[0, 16)``, then
+    ``[16, 32)``, ``[32, 64)``, ... (each as long as the steps before it), cut at ``limit``.
+
+    Short episodes draw little noise they do not use; long ones few chunks. The schedule is fixed,
+    so a seed's draws never depend on the other seeds of its group.
+
+    >>> [noise_chunk_end(t, 100) for t in (0, 16, 32, 64)]
+    [16, 32, 64, 100]
+    """
+    return min(max(2 * t, FIRST_NOISE_CHUNK), limit)

@@ -41,7 +41,8 @@ class StackedAdam:
     """Adam on stacked (per-seed) tensors, with the arithmetic of ``torch.optim.Adam``.
 
     Adam is elementwise, so one optimiser over stacked weights updates each seed exactly as its
-    own optimiser would. ``keep(idx)`` drops the seeds that stopped training, with their state.
+    own optimiser would. ``step(grads)`` takes the gradients by name. ``keep(idx)`` drops the
+    seeds that stopped training, with their state.
     """
 
     def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps=1e-8):
@@ -51,25 +52,25 @@ class StackedAdam:
         self.t = 0
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, grads: dict[str, torch.Tensor]) -> None:
+        # torch.optim.Adam's arithmetic, one fused call per operation over all the tensors
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        for k, p in self.params.items():
-            if p.grad is None:
-                continue
-            self.m[k].lerp_(p.grad, 1 - b1)
-            self.v[k].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            denom = (self.v[k].sqrt() / math.sqrt(bc2)).add_(self.eps)
-            p.addcdiv_(self.m[k], denom, value=-self.lr / bc1)
-
-    def zero_grad(self) -> None:
-        for p in self.params.values():
-            p.grad = None
+        names = list(self.params)
+        p, g = [self.params[k] for k in names], [grads[k] for k in names]
+        m, v = [self.m[k] for k in names], [self.v[k] for k in names]
+        torch._foreach_lerp_(m, g, 1 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, g, g, value=1 - b2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, math.sqrt(bc2))
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(p, m, denom, value=-self.lr / bc1)
 
     def keep(self, idx: list[int]) -> None:
         for k in list(self.params):
-            self.params[k] = self.params[k].detach()[idx].clone().requires_grad_(True)
+            self.params[k] = self.params[k][idx].clone()
             self.m[k], self.v[k] = self.m[k][idx].clone(), self.v[k][idx].clone()
 
 
@@ -120,7 +121,7 @@ def advantages(cfg: TrainConfig, batch: Batch, values, final_values, ema_state, 
 
     ``values (S, E, T)`` and ``final_values (S, E)`` are the critic's estimates (None without a
     critic); ``ema_state (S,)`` is the running baseline's state. Returns
-    ``(advantage, value_target, new_ema_state)``.
+    ``(advantage, value_target, new_ema_state)``. Only the batch's NumPy arrays are read.
     """
     mask, rewards = batch.mask, batch.rewards
     bootstrap = None
@@ -174,50 +175,134 @@ def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None, n_valid=None):
 
 #: Rows (steps) per block of the update's forward and backward passes: enough that the fixed
 #: cost of a block's passes is small, few enough that its activations stay in cache (1024-2048
-#: measured fastest for 64 CartPole episodes). Blocks are a fixed function of the batch's shape
-#: (E, T), never of the group, so that a seed's arithmetic is the same alone and in a group.
+#: measured fastest for 64 CartPole episodes). A power of two.
 UPDATE_BLOCK_ROWS = 2048
+#: The narrowest block: a seed's last block is its remaining steps padded up to a power of two,
+#: at least this wide, so that a few widths serve every episode length.
+MIN_BLOCK_ROWS = 16
 
 
-def packed_steps(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS):
-    """Which steps the update computes, and in which blocks.
+def block_widths(n_steps: int, block_rows: int = UPDATE_BLOCK_ROWS) -> list[int]:
+    """The widths of the blocks that hold a seed's ``n_steps`` valid steps in its update.
 
-    ``mask (S, E, T)`` -> ``(index (S, P), blocks)``: ``index[s]`` lists seed ``s``'s flat step
-    indices (into ``E*T``) with its valid steps first, in their order, then padding steps (a
-    slice when that is the identity); ``blocks`` are slices of ``[0, P)`` of ``block_rows`` rows
-    (the last one may stop at ``E*T``). A batch that fits in one block is computed as it is,
-    padding included. Otherwise only blocks that hold some seed's valid steps are computed, so
-    the padding of short episodes to the env's step limit costs nothing. A seed's valid steps
-    fill the same blocks alone and in a group; a block beyond its own holds only its padding,
-    whose loss terms are exactly zero, so adding that block's gradient (after its own blocks,
-    in block order) changes nothing.
+    Full blocks of ``block_rows``, then the rest padded up to a power of two (at least
+    ``MIN_BLOCK_ROWS``). The widths depend on the seed's own steps only, never on the group.
 
-    >>> index, blocks = packed_steps(np.array([[[True, False, False], [True, True, False]]]), 2)
-    >>> index.tolist(), blocks
-    ([[0, 3, 4, 1]], [slice(0, 2, None), slice(2, 4, None)])
+    >>> block_widths(9), block_widths(300), block_widths(5000)
+    ([16], [512], [2048, 2048, 1024])
     """
-    S, E = mask.shape[:2]
-    flat = mask.reshape(S, -1)
-    n_rows = flat.shape[1]
-    if n_rows <= block_rows:
-        return slice(0, n_rows), [slice(0, n_rows)]
-    n_blocks = max(-(-int(flat.sum(1).max()) // block_rows), 1)
-    P = min(n_blocks * block_rows, n_rows)
-    blocks = [slice(j, min(j + block_rows, P)) for j in range(0, P, block_rows)]
-    if E == 1:  # one episode per seed is a prefix of its row axis already: nothing to gather
-        return slice(0, P), blocks
-    return np.argsort(~flat, axis=1, kind="stable")[:, :P], blocks
+    full, rest = divmod(n_steps, block_rows)
+    widths = [block_rows] * full
+    if rest:
+        widths.append(min(block_rows, max(MIN_BLOCK_ROWS, 1 << (rest - 1).bit_length())))
+    return widths
 
 
-def trim_time(batch: Batch) -> Batch:
-    """The batch with its time axis cut to the longest episode it holds."""
-    T = max(int(batch.lengths.max()), 1)
-    cut = lambda x: x[:, :, :T]  # noqa: E731
-    return Batch(obs=cut(batch.obs), actions=cut(batch.actions), rewards=cut(batch.rewards),
-                 mask=cut(batch.mask), terminated=batch.terminated, truncated=batch.truncated,
-                 lengths=batch.lengths, final_obs=batch.final_obs,
-                 dropout_masks=None if batch.dropout_masks is None else
-                 [cut(m) for m in batch.dropout_masks])
+@dataclass
+class UpdatePass:
+    """One forward/backward pass of an update: block ``block`` of each of ``seeds``, which all
+    have a block of this width there.
+
+    ``seeds (B,)`` index the group's active seeds; ``index`` holds ``(seed, episode, step)``
+    index arrays of shape ``(B, W)`` into the batch's ``(S, E, T, ...)`` tensors, each seed's
+    valid steps in their order, padded with the block's first step; ``valid (B, W)`` is 1 on the
+    valid steps, 0 on the padding (whose loss terms are therefore exactly zero).
+    """
+
+    block: int
+    seeds: torch.Tensor
+    index: tuple[np.ndarray, np.ndarray, np.ndarray]
+    valid: torch.Tensor
+
+    def __post_init__(self):
+        self._index_t = tuple(torch.from_numpy(i) for i in self.index)
+
+    def take(self, x):
+        """The pass's rows of an ``(S, E, T, ...)`` tensor or array: ``(B, W, ...)``."""
+        return x[self._index_t if isinstance(x, torch.Tensor) else self.index]
+
+    def scatter_valid(self, out: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values (B, W)`` of the valid steps into ``out (S, E, T)``."""
+        keep = self.valid.numpy().astype(bool)
+        out[tuple(i[keep] for i in self.index)] = values[keep]
+
+
+def update_passes(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS) -> list[UpdatePass]:
+    """How an update computes each seed's valid steps, ``mask (S, E, T)``.
+
+    Each seed's valid steps, in (episode, step) order, fill the blocks of
+    :func:`block_widths`; seeds whose block ``j`` has the same width share a pass, in the order
+    (block, width). A seed therefore computes on tensors of the same shapes, with the same
+    numbers, alone and in a group (batched matmuls compute each seed's slice on its own); the
+    padding of short episodes to a round's longest costs nothing; and a seed's gradient adds
+    its blocks' gradients in block order whichever seeds share the group.
+
+    >>> [(p.block, p.index[2].shape) for p in update_passes(np.arange(20)[None, None] < 18, 16)]
+    [(0, (1, 16)), (1, (1, 16))]
+    """
+    S, E, T = mask.shape
+    flat = mask.reshape(S, E * T)
+    n_valid = flat.sum(1)
+    # Each seed's flat step indices, valid ones first and in order (one episode: a prefix).
+    order = (np.broadcast_to(np.arange(E * T), flat.shape) if E == 1
+             else np.argsort(~flat, axis=1, kind="stable"))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k in range(S):
+        for j, w in enumerate(block_widths(int(n_valid[k]), block_rows)):
+            groups.setdefault((j, w), []).append(k)
+    passes = []
+    for (j, w), members in sorted(groups.items()):
+        seeds = np.array(members)
+        start = j * block_rows
+        pos = start + np.arange(w)
+        valid = pos[None, :] < n_valid[seeds, None]  # (B, W)
+        rows = order[seeds[:, None], np.where(valid, pos[None, :], start)]  # padding: 1st step
+        index = (np.repeat(seeds[:, None], w, axis=1), rows // T, rows % T)
+        passes.append(UpdatePass(j, torch.from_numpy(seeds),
+                                 index, torch.from_numpy(valid.astype(np.float32))))
+    return passes
+
+
+def pad_time(batch: Batch, T: int, tensors: bool = False) -> Batch:
+    """The batch with the time axis of its NumPy arrays padded (masked, zero reward) to ``T``.
+
+    NumPy's reductions over time (an episode's return, whitening) group their sums by the
+    axis's length; padding to a length no other seed sets keeps each seed's numbers the same
+    alone and in a group. The torch tensors are padded too only with ``tensors`` (the update
+    gathers its rows from them and needs no padding).
+    """
+    extra = T - batch.mask.shape[-1]
+    if extra <= 0:
+        return batch
+    def pad_np(x):  # (S, E, T) -> (S, E, T + extra), zeros after
+        out = np.zeros((*x.shape[:2], T), dtype=x.dtype)
+        out[:, :, :x.shape[2]] = x
+        return out
+
+    padded = replace(batch, rewards=pad_np(batch.rewards), mask=pad_np(batch.mask))
+    if not tensors:
+        return padded
+
+    def pad(x):  # (S, E, T, ...) -> (S, E, T + extra, ...)
+        return torch.cat([x, x.new_zeros(*x.shape[:2], extra, *x.shape[3:])], dim=2)
+
+    return replace(padded, obs=pad(batch.obs), actions=pad(batch.actions),
+                   dropout_masks=None if batch.dropout_masks is None else
+                   [pad(m) for m in batch.dropout_masks])
+
+
+def _take_params(params: dict[str, torch.Tensor], p: UpdatePass, grad: bool = False):
+    """The weights of the pass's seeds (copies; leaves that require grad when ``grad``)."""
+    return {k: v[p.seeds].requires_grad_(grad) for k, v in params.items()}
+
+
+def _add_grads(total: dict[str, torch.Tensor], p: UpdatePass, names, grads) -> None:
+    """Add a pass's gradients to its seeds' totals, block after block (the first is a copy)."""
+    for name, g in zip(names, grads):
+        if p.block == 0:
+            total[name][p.seeds] = g
+        else:
+            total[name][p.seeds] += g
 
 
 class GroupTrainer:
@@ -228,18 +313,22 @@ class GroupTrainer:
         self.spec = policy_spec(cfg)
         streams = [seed_sequences(s) for s in self.seeds]
         init_gens = [torch_generator(ss["init"]) for ss in streams]
-        self.params = {k: v.requires_grad_(True) for k, v in init_policy(self.spec, init_gens).items()}
+        self.params = init_policy(self.spec, init_gens)
         self.opt = StackedAdam(self.params, cfg.lr)
         self.vparams, self.vopt = None, None
         if cfg.has_critic:
-            self.vparams = {k: v.requires_grad_(True) for k, v in init_value(self.spec, init_gens).items()}
+            self.vparams = init_value(self.spec, init_gens)
             self.vopt = StackedAdam(self.vparams, cfg.value_lr)
         self.collector = GroupCollector(cfg.env_id, self.spec, cfg.envs_per_seed,
                                         {"env": [s["env"] for s in streams],
                                          "noise": [s["noise"] for s in streams]})
         self.logs = [SeedLog(seed=s) for s in self.seeds]
         self.active = list(range(len(self.seeds)))
-        self.threshold = check_env_id(cfg.env_id).reward_threshold
+        env_spec = check_env_id(cfg.env_id)
+        self.threshold = env_spec.reward_threshold
+        # Episode-quota groups pad time to the env's step limit for their NumPy estimators (see
+        # pad_time); step-quota seeds train alone (see train_group) and need no padding.
+        self.time_axis = env_spec.max_episode_steps if cfg.episodes_per_update > 0 else None
         self.t0 = time.perf_counter()
 
     # -- collect ----------------------------------------------------------------------------
@@ -256,10 +345,6 @@ class GroupTrainer:
             if not need.any():
                 break
             batch = self.collector.collect_round(self.params, need)
-            if cfg.steps_per_update > 0:
-                # Seeds of a step-quota config train alone (see train_group), so the time axis
-                # can be cut to this round's longest episode instead of the env's step limit.
-                batch = trim_time(batch)
             rounds.append(batch)
             steps += batch.lengths.sum(1)
             episodes += (batch.lengths > 0).sum(1)
@@ -292,77 +377,76 @@ class GroupTrainer:
     # -- update -----------------------------------------------------------------------------
     def update(self, batch: Batch) -> None:
         cfg, spec = self.cfg, self.spec
-        S, E, T = batch.mask.shape
-        # The steps the update computes: each seed's valid steps packed to the front of its row
-        # axis, in blocks (see packed_steps). Every (S, P, ...) tensor below is in that order.
-        index, blocks = packed_steps(batch.mask, UPDATE_BLOCK_ROWS)
-        rows = (slice(None) if isinstance(index, slice) else np.arange(S)[:, None], index)
-
-        def packed(x):  # (S, E, T, ...) -> (S, P, ...)
-            return x.reshape(S, E * T, *x.shape[3:])[rows]
-
-        obs, actions = packed(batch.obs), packed(batch.actions)
-        masks = None if batch.dropout_masks is None else [packed(m) for m in batch.dropout_masks]
-        valid = torch.from_numpy(packed(batch.mask)).float()
+        S = batch.mask.shape[0]
+        passes = update_passes(batch.mask, UPDATE_BLOCK_ROWS)
+        # NumPy estimators see time padded to a length no other seed sets (see pad_time).
+        arrays = pad_time(batch, self.time_axis or batch.mask.shape[-1])
         n_valid = torch.from_numpy(batch.mask.sum((1, 2))).float().clamp(min=1)
         n_episodes = torch.from_numpy((batch.lengths > 0).sum(1)).float().clamp(min=1)
-
-        def block(x, b):  # one block of a packed tensor, or of a list of them
-            return None if x is None else [m[:, b] for m in x] if isinstance(x, list) else x[:, b]
+        rows = [(p.take(batch.obs), p.take(batch.actions),
+                 None if batch.dropout_masks is None else [p.take(m) for m in batch.dropout_masks])
+                for p in passes]
 
         values = final_values = None
         if cfg.has_critic:
+            values = np.zeros(arrays.mask.shape)
             with torch.no_grad():
-                packed_values = torch.cat([value_forward(self.vparams, obs[:, b], spec) for b in blocks], 1)
-                values = np.zeros((S, E * T))
-                values[rows] = packed_values.double().numpy()
-                values = values.reshape(S, E, T)
+                for p, (obs, _, _) in zip(passes, rows):
+                    v = value_forward(_take_params(self.vparams, p), obs, spec)
+                    p.scatter_valid(values, v.double().numpy())
                 final_values = value_forward(self.vparams, batch.final_obs, spec).double().numpy()
         score_sqnorm = None
         if cfg.baseline == "optimal":
             from pgbench.gradients import per_episode_grads
 
-            grads = per_episode_grads(self.params, spec, batch, torch.from_numpy(batch.mask).float())
+            full = pad_time(batch, arrays.mask.shape[-1], tensors=True)
+            grads = per_episode_grads(self.params, spec, full, torch.from_numpy(full.mask).float())
             score_sqnorm = grads.pow(2).sum(-1).double().numpy()
         states = np.array([self.logs[g].ema_state for g in self.active])
-        adv, target, states = advantages(cfg, batch, values, final_values, states, score_sqnorm)
+        adv, target, states = advantages(cfg, arrays, values, final_values, states, score_sqnorm)
         for k, g in enumerate(self.active):
             self.logs[g].ema_state = float(states[k])
-        adv = torch.from_numpy(packed(adv)).float()
+        adv_rows = [torch.from_numpy(p.take(adv)).float() for p in passes]
 
-        logp_old = [None] * len(blocks)
+        logp_old = [None] * len(passes)
         if cfg.loss == "ppo":
             with torch.no_grad():
-                logp_old = [log_prob_and_entropy(self.params, obs[:, b], actions[:, b], spec,
-                                                 block(masks, b))[0] for b in blocks]
+                logp_old = [log_prob_and_entropy(_take_params(self.params, p), obs, act, spec, masks)[0]
+                            for p, (obs, act, masks) in zip(passes, rows)]
+        names = list(self.params)
         for _ in range(cfg.update_epochs):
-            # One backward per block: its activations stay small (cache-sized, no fresh pages
-            # from the OS), and gradients add up block by block in a fixed order.
-            self.opt.zero_grad()
+            # One backward per pass: its activations stay small, and each seed's gradient adds
+            # up its own blocks in a fixed order.
+            grads = {k: torch.zeros_like(v) for k, v in self.params.items()}
             losses, mean_entropy = torch.zeros(S), torch.zeros(S)
-            for b, logp_old_b in zip(blocks, logp_old):
-                logp, entropy = log_prob_and_entropy(self.params, obs[:, b], actions[:, b], spec,
-                                                     block(masks, b))
-                loss = policy_loss(cfg, logp, adv[:, b], valid[:, b], n_episodes, logp_old_b, n_valid)
-                entropy_b = (entropy * valid[:, b]).sum(1) / n_valid  # this block's share of the mean
-                (loss - cfg.entropy_coef * entropy_b).sum().backward()
-                losses += loss.detach()
-                mean_entropy += entropy_b.detach()
-            grad_norm = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in self.params.values()))
-            self.opt.step()
+            for p, (obs, act, masks), adv_p, old in zip(passes, rows, adv_rows, logp_old):
+                sub = _take_params(self.params, p, grad=True)
+                logp, entropy = log_prob_and_entropy(sub, obs, act, spec, masks)
+                loss = policy_loss(cfg, logp, adv_p, p.valid, n_episodes[p.seeds], old,
+                                   n_valid[p.seeds])
+                entropy_p = (entropy * p.valid).sum(1) / n_valid[p.seeds]  # this block's share
+                objective = (loss - cfg.entropy_coef * entropy_p).sum()
+                _add_grads(grads, p, names, torch.autograd.grad(objective, [sub[k] for k in names]))
+                losses[p.seeds] += loss.detach()
+                mean_entropy[p.seeds] += entropy_p.detach()
+            grad_norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+            self.opt.step(grads)
 
         value_loss = torch.full((S,), float("nan"))
         if cfg.has_critic:
-            target = torch.from_numpy(packed(target)).float()
+            target_rows = [torch.from_numpy(p.take(target)).float() for p in passes]
+            vnames = list(self.vparams)
             for _ in range(cfg.value_iters):
-                self.vopt.zero_grad()
+                vgrads = {k: torch.zeros_like(v) for k, v in self.vparams.items()}
                 value_loss = torch.zeros(S)
-                for b in blocks:
-                    v = value_forward(self.vparams, obs[:, b], spec)
-                    per_seed = ((v - target[:, b]).pow(2) * valid[:, b]).sum(1) / n_valid
-                    per_seed.sum().backward()
-                    value_loss += per_seed.detach()
-                self.vopt.step()
+                for p, (obs, _, _), target_p in zip(passes, rows, target_rows):
+                    sub = _take_params(self.vparams, p, grad=True)
+                    v = value_forward(sub, obs, spec)
+                    per_seed = ((v - target_p).pow(2) * p.valid).sum(1) / n_valid[p.seeds]
+                    _add_grads(vgrads, p, vnames,
+                               torch.autograd.grad(per_seed.sum(), [sub[k] for k in vnames]))
+                    value_loss[p.seeds] += per_seed.detach()
+                self.vopt.step(vgrads)
 
         wall = time.perf_counter() - self.t0
         for k, g in enumerate(self.active):
