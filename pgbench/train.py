@@ -38,40 +38,50 @@ PLAIN_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on af
 
 
 class StackedAdam:
-    """Adam on stacked (per-seed) tensors, with the arithmetic of ``torch.optim.Adam``.
+    """Adam on stacked (per-seed) weights, with the arithmetic of ``torch.optim.Adam``.
 
-    Adam is elementwise, so one optimiser over stacked weights updates each seed exactly as its
-    own optimiser would. ``step(grads)`` takes the gradients by name. ``keep(idx)`` drops the
-    seeds that stopped training, with their state.
+    The weights live in one ``(S, P)`` tensor, ``flat``; ``params`` are named views of it, in the
+    shapes the networks use. Adam is elementwise, so one optimiser over stacked weights updates
+    each seed exactly as its own optimiser would, and one flat tensor makes a step a handful of
+    ops. ``step(grad)`` takes the gradient as ``(S, P)``; ``keep(idx)`` drops the seeds that
+    stopped training, with their state.
     """
 
     def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
-        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.layout = [(k, v.shape[1:]) for k, v in params.items()]
+        self.flat = self.flatten(params)
+        self.params = self.views(self.flat)
+        self.m = torch.zeros_like(self.flat)
+        self.v = torch.zeros_like(self.flat)
         self.t = 0
 
+    def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{name: (S, ...)}`` in this optimiser's layout -> ``(S, P)``."""
+        return torch.cat([tensors[k].reshape(tensors[k].shape[0], -1) for k, _ in self.layout], 1)
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named views of a ``(B, P)`` tensor in this optimiser's layout."""
+        out, start = {}, 0
+        for k, shape in self.layout:
+            n = math.prod(shape)
+            out[k] = flat[:, start:start + n].view(flat.shape[0], *shape)
+            start += n
+        return out
+
     @torch.no_grad()
-    def step(self, grads: dict[str, torch.Tensor]) -> None:
-        # torch.optim.Adam's arithmetic, one fused call per operation over all the tensors
+    def step(self, grad: torch.Tensor) -> None:
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        names = list(self.params)
-        p, g = [self.params[k] for k in names], [grads[k] for k in names]
-        m, v = [self.m[k] for k in names], [self.v[k] for k in names]
-        torch._foreach_lerp_(m, g, 1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, g, g, value=1 - b2)
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, math.sqrt(bc2))
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(p, m, denom, value=-self.lr / bc1)
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+        self.flat.addcdiv_(self.m, denom, value=-self.lr / bc1)
 
     def keep(self, idx: list[int]) -> None:
-        for k in list(self.params):
-            self.params[k] = self.params[k][idx].clone()
-            self.m[k], self.v[k] = self.m[k][idx].clone(), self.v[k][idx].clone()
+        self.flat, self.m, self.v = self.flat[idx].clone(), self.m[idx].clone(), self.v[idx].clone()
+        self.params = self.views(self.flat)
 
 
 def seed_sequences(seed: int) -> dict[str, np.random.SeedSequence]:
@@ -191,7 +201,7 @@ def block_widths(n_steps: int, block_rows: int = UPDATE_BLOCK_ROWS) -> list[int]
     >>> block_widths(9), block_widths(300), block_widths(5000)
     ([16], [512], [2048, 2048, 1024])
     """
-    full, rest = divmod(n_steps, block_rows)
+    full, rest = divmod(int(n_steps), block_rows)
     widths = [block_rows] * full
     if rest:
         widths.append(min(block_rows, max(MIN_BLOCK_ROWS, 1 << (rest - 1).bit_length())))
@@ -246,13 +256,17 @@ def update_passes(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS) -> list
     # Each seed's flat step indices, valid ones first and in order (one episode: a prefix).
     order = (np.broadcast_to(np.arange(E * T), flat.shape) if E == 1
              else np.argsort(~flat, axis=1, kind="stable"))
-    groups: dict[tuple[int, int], list[int]] = {}
-    for k in range(S):
-        for j, w in enumerate(block_widths(int(n_valid[k]), block_rows)):
-            groups.setdefault((j, w), []).append(k)
+    # block_widths of every seed at once: full blocks, then the rest padded to a power of two
+    full, rest = np.divmod(n_valid, block_rows)
+    rest_width = np.minimum(block_rows, np.maximum(
+        MIN_BLOCK_ROWS, 2 ** np.ceil(np.log2(np.maximum(rest, 1))).astype(np.int64)))
+    groups: dict[tuple[int, int], np.ndarray] = {}
+    for j in range(int((full + (rest > 0)).max(initial=0))):
+        width = np.where(j < full, block_rows, np.where((j == full) & (rest > 0), rest_width, 0))
+        for w in np.unique(width[width > 0]):
+            groups[(j, int(w))] = np.flatnonzero(width == w)
     passes = []
-    for (j, w), members in sorted(groups.items()):
-        seeds = np.array(members)
+    for (j, w), seeds in sorted(groups.items()):
         start = j * block_rows
         pos = start + np.arange(w)
         valid = pos[None, :] < n_valid[seeds, None]  # (B, W)
@@ -291,18 +305,19 @@ def pad_time(batch: Batch, T: int, tensors: bool = False) -> Batch:
                    [pad(m) for m in batch.dropout_masks])
 
 
-def _take_params(params: dict[str, torch.Tensor], p: UpdatePass, grad: bool = False):
-    """The weights of the pass's seeds (copies; leaves that require grad when ``grad``)."""
-    return {k: v[p.seeds].requires_grad_(grad) for k, v in params.items()}
+def _pass_params(opt: StackedAdam, p: UpdatePass, grad: bool = False):
+    """The pass's seeds' weights: a ``(B, P)`` copy (a leaf that requires grad when ``grad``)
+    and its named views."""
+    flat = opt.flat[p.seeds].requires_grad_(grad)
+    return flat, opt.views(flat)
 
 
-def _add_grads(total: dict[str, torch.Tensor], p: UpdatePass, names, grads) -> None:
-    """Add a pass's gradients to its seeds' totals, block after block (the first is a copy)."""
-    for name, g in zip(names, grads):
-        if p.block == 0:
-            total[name][p.seeds] = g
-        else:
-            total[name][p.seeds] += g
+def _add_grad(total: torch.Tensor, p: UpdatePass, grad: torch.Tensor) -> None:
+    """Add a pass's ``(B, P)`` gradient to its seeds' rows of ``total``, block after block."""
+    if p.block == 0:
+        total[p.seeds] = grad
+    else:
+        total[p.seeds] += grad
 
 
 class GroupTrainer:
@@ -313,12 +328,12 @@ class GroupTrainer:
         self.spec = policy_spec(cfg)
         streams = [seed_sequences(s) for s in self.seeds]
         init_gens = [torch_generator(ss["init"]) for ss in streams]
-        self.params = init_policy(self.spec, init_gens)
-        self.opt = StackedAdam(self.params, cfg.lr)
+        self.opt = StackedAdam(init_policy(self.spec, init_gens), cfg.lr)
+        self.params = self.opt.params
         self.vparams, self.vopt = None, None
         if cfg.has_critic:
-            self.vparams = init_value(self.spec, init_gens)
-            self.vopt = StackedAdam(self.vparams, cfg.value_lr)
+            self.vopt = StackedAdam(init_value(self.spec, init_gens), cfg.value_lr)
+            self.vparams = self.vopt.params
         self.collector = GroupCollector(cfg.env_id, self.spec, cfg.envs_per_seed,
                                         {"env": [s["env"] for s in streams],
                                          "noise": [s["noise"] for s in streams]})
@@ -392,7 +407,7 @@ class GroupTrainer:
             values = np.zeros(arrays.mask.shape)
             with torch.no_grad():
                 for p, (obs, _, _) in zip(passes, rows):
-                    v = value_forward(_take_params(self.vparams, p), obs, spec)
+                    v = value_forward(_pass_params(self.vopt, p)[1], obs, spec)
                     p.scatter_valid(values, v.double().numpy())
                 final_values = value_forward(self.vparams, batch.final_obs, spec).double().numpy()
         score_sqnorm = None
@@ -411,42 +426,39 @@ class GroupTrainer:
         logp_old = [None] * len(passes)
         if cfg.loss == "ppo":
             with torch.no_grad():
-                logp_old = [log_prob_and_entropy(_take_params(self.params, p), obs, act, spec, masks)[0]
+                logp_old = [log_prob_and_entropy(_pass_params(self.opt, p)[1], obs, act, spec, masks)[0]
                             for p, (obs, act, masks) in zip(passes, rows)]
-        names = list(self.params)
         for _ in range(cfg.update_epochs):
             # One backward per pass: its activations stay small, and each seed's gradient adds
             # up its own blocks in a fixed order.
-            grads = {k: torch.zeros_like(v) for k, v in self.params.items()}
+            grad = torch.zeros_like(self.opt.flat)
             losses, mean_entropy = torch.zeros(S), torch.zeros(S)
             for p, (obs, act, masks), adv_p, old in zip(passes, rows, adv_rows, logp_old):
-                sub = _take_params(self.params, p, grad=True)
+                flat, sub = _pass_params(self.opt, p, grad=True)
                 logp, entropy = log_prob_and_entropy(sub, obs, act, spec, masks)
                 loss = policy_loss(cfg, logp, adv_p, p.valid, n_episodes[p.seeds], old,
                                    n_valid[p.seeds])
                 entropy_p = (entropy * p.valid).sum(1) / n_valid[p.seeds]  # this block's share
                 objective = (loss - cfg.entropy_coef * entropy_p).sum()
-                _add_grads(grads, p, names, torch.autograd.grad(objective, [sub[k] for k in names]))
+                _add_grad(grad, p, torch.autograd.grad(objective, flat)[0])
                 losses[p.seeds] += loss.detach()
                 mean_entropy[p.seeds] += entropy_p.detach()
-            grad_norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
-            self.opt.step(grads)
+            grad_norm = grad.pow(2).sum(1).sqrt()
+            self.opt.step(grad)
 
         value_loss = torch.full((S,), float("nan"))
         if cfg.has_critic:
             target_rows = [torch.from_numpy(p.take(target)).float() for p in passes]
-            vnames = list(self.vparams)
             for _ in range(cfg.value_iters):
-                vgrads = {k: torch.zeros_like(v) for k, v in self.vparams.items()}
+                vgrad = torch.zeros_like(self.vopt.flat)
                 value_loss = torch.zeros(S)
                 for p, (obs, _, _), target_p in zip(passes, rows, target_rows):
-                    sub = _take_params(self.vparams, p, grad=True)
+                    flat, sub = _pass_params(self.vopt, p, grad=True)
                     v = value_forward(sub, obs, spec)
                     per_seed = ((v - target_p).pow(2) * p.valid).sum(1) / n_valid[p.seeds]
-                    _add_grads(vgrads, p, vnames,
-                               torch.autograd.grad(per_seed.sum(), [sub[k] for k in vnames]))
+                    _add_grad(vgrad, p, torch.autograd.grad(per_seed.sum(), flat)[0])
                     value_loss[p.seeds] += per_seed.detach()
-                self.vopt.step(vgrads)
+                self.vopt.step(vgrad)
 
         wall = time.perf_counter() - self.t0
         for k, g in enumerate(self.active):

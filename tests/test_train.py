@@ -50,12 +50,12 @@ def test_stacked_adam_matches_torch_adam():
     topts = [torch.optim.Adam([p], lr=0.01) for p in theirs]
     for step in range(5):
         g = torch.randn(3, 4, 5)
-        opt.step({"w": g.clone()})
+        opt.step(opt.flatten({"w": g.clone()}))
         for k in range(3):
             theirs[k].grad = g[k].clone()
             topts[k].step()
     for k in range(3):
-        torch.testing.assert_close(mine["w"][k], theirs[k], rtol=0, atol=1e-6)
+        torch.testing.assert_close(opt.params["w"][k], theirs[k], rtol=0, atol=1e-6)
     opt.keep([0, 2])  # dropping a seed keeps the others' state
     assert opt.params["w"].shape == (2, 4, 5)
     torch.testing.assert_close(opt.params["w"][1], theirs[2].detach(), rtol=0, atol=1e-6)
@@ -156,3 +156,26 @@ def test_fast_cartpole_step_is_in_use_and_exact():
     from pgbench.envs import _cartpole_step_matches_gymnasium
 
     assert _cartpole_step_matches_gymnasium()
+
+
+def test_update_passes_give_each_seed_its_own_block_widths():
+    """Each seed's blocks depend on its own step count only (never on the group's), cover its
+    valid steps in order, once, and mark the padding as invalid."""
+    from pgbench.train import block_widths, update_passes
+
+    rng = np.random.default_rng(0)
+    for block_rows in (16, 64, 2048):
+        for _ in range(50):
+            S, E, T = (int(x) for x in rng.integers(1, [6, 4, 1200]))
+            lengths = rng.integers(0, T + 1, size=(S, E))
+            mask = np.arange(T) < lengths[..., None]
+            seen = {k: [] for k in range(S)}
+            for p in update_passes(mask, block_rows):
+                e, t = p.index[1], p.index[2]
+                for b, k in enumerate(p.seeds.tolist()):
+                    valid = p.valid[b].numpy().astype(bool)
+                    seen[k].append((p.block, len(valid), list(zip(e[b][valid], t[b][valid]))))
+            for k in range(S):
+                assert [(j, w) for j, w, _ in seen[k]] == list(enumerate(block_widths(mask[k].sum(), block_rows)))
+                steps = [step for _, _, rows in seen[k] for step in rows]
+                assert steps == list(zip(*np.nonzero(mask[k])))
