@@ -103,10 +103,12 @@ def _styled(func):
 
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at :data:`PNG_DPI`; no software/date metadata, so the bytes depend
-    only on the figure."""
+    only on the figure. The image grows to hold whatever sticks out of the figure (a legend of
+    many long arm names), instead of cutting it off."""
     path = Path(path)
     with _style():
-        fig.savefig(path, dpi=PNG_DPI, format="png", metadata={"Software": None})
+        fig.savefig(path, dpi=PNG_DPI, format="png", metadata={"Software": None},
+                    bbox_inches="tight", pad_inches=0.08)
     return path
 
 

@@ -382,11 +382,12 @@ def section_rng(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def _env_sections(summary: Summary, palette: Mapping[str, str], fig_dir: Path,
+def _env_sections(summary: Summary, palettes: Mapping[str, Mapping[str, str]], fig_dir: Path,
                   seed: int, n_boot: int) -> list[dict[str, Any]]:
     sections = []
     keys = summary.runs[["suite", "env"]].astype(str).drop_duplicates().sort_values(["suite", "env"])
     for suite, env in keys.itertuples(index=False):
+        palette = palettes[suite]
         runs = summary.runs[(summary.runs["suite"].astype(str) == suite)
                             & (summary.runs["env"].astype(str) == env)]
         curves = summary.curves[(summary.curves["suite"].astype(str) == suite)
@@ -509,7 +510,10 @@ def _gradstudy_section(summary: Summary, palette: Mapping[str, str],
     return {"envs": envs}
 
 
-def _compute_section(summary: Summary, palette: Mapping[str, str]) -> dict[str, Any]:
+def _compute_section(summary: Summary, palettes: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    def colour(suite, arm):
+        return palettes.get(str(suite), {}).get(str(arm))
+
     runs = summary.runs
     per_arm = (runs.assign(arm=runs["arm"].astype(str))
                .groupby(["suite", "env", "arm"], sort=True)
@@ -520,7 +524,7 @@ def _compute_section(summary: Summary, palette: Mapping[str, str]) -> dict[str, 
     def rate(steps, seconds):
         return fmt_num(steps / seconds) if _finite(seconds) and seconds > 0 else DASH
 
-    arm_rows = [{"_colour": palette.get(r["arm"]), "suite": str(r["suite"]), "env": str(r["env"]),
+    arm_rows = [{"_colour": colour(r["suite"], r["arm"]), "suite": str(r["suite"]), "env": str(r["env"]),
                  "arm": r["arm"], "seeds": str(r["seeds"]), "env_steps": fmt_num(r["env_steps"]),
                  "wall": fmt_seconds(r["wall_s"]), "cpu": fmt_seconds(r["cpu_s"]),
                  "rate": rate(r["env_steps"], r["wall_s"])} for r in per_arm.to_dict("records")]
@@ -536,7 +540,7 @@ def _compute_section(summary: Summary, palette: Mapping[str, str]) -> dict[str, 
     comp = summary.compute
     if not comp.empty:
         comp = comp.sort_values(["rule", "suite", "env", "arm"], kind="stable")
-        job_rows = [{"_colour": palette.get(str(r["arm"])), "rule": str(r["rule"]),
+        job_rows = [{"_colour": colour(r["suite"], r["arm"]), "rule": str(r["rule"]),
                      "suite": str(r["suite"]), "env": str(r["env"]), "arm": str(r["arm"]),
                      "seeds": str(r["seeds"]), "wall": fmt_seconds(r["s"]),
                      "cpu": fmt_seconds(r["cpu_time"]), "rss": fmt_num(r["max_rss"]),
@@ -617,10 +621,13 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
     """
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    names = set(summary.runs["arm"].astype(str))
-    if summary.gradstudy is not None:
-        names |= set(summary.gradstudy["estimator"].astype(str))
-    palette = figures.arm_palette(names)
+    # One palette per suite (an arm keeps its colour in every figure and table of its suite),
+    # and one for the gradient study's estimators: each starts at the first colour-blind-safe
+    # colour, so no figure needs more distinct colours than it has lines.
+    runs = summary.runs.astype({"suite": str, "arm": str})
+    palettes = {suite: figures.arm_palette(group["arm"]) for suite, group in runs.groupby("suite")}
+    estimators = (figures.arm_palette(summary.gradstudy["estimator"].astype(str))
+                  if summary.gradstudy is not None else {})
 
     claims = _verdict_rows(summary.claims) if summary.claims is not None else None
     counts = [{"verdict": v, "verdict_class": v.replace(" ", "-"), "icon": VERDICT_ICONS[v],
@@ -639,9 +646,9 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
         },
         "claims": claims,
         "verdict_counts": [c for c in counts if c["n"] != "0"],
-        "sections": _env_sections(summary, palette, fig_dir, seed, n_boot),
-        "gradstudy": _gradstudy_section(summary, palette, fig_dir),
-        "compute": _compute_section(summary, palette),
+        "sections": _env_sections(summary, palettes, fig_dir, seed, n_boot),
+        "gradstudy": _gradstudy_section(summary, estimators, fig_dir),
+        "compute": _compute_section(summary, palettes),
         "provenance": provenance,
         "reproduce": {"command": REPRODUCE_COMMAND, "commit": commit},
     }

@@ -93,10 +93,10 @@ def test_report_files_and_figures_exist(report):
         Path(s).name for s in page.imgs)
     readme = (report / "README.md").read_text(encoding="utf-8")
     assert sorted(re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", readme)) == sorted(page.imgs)
-    # 2x figures: 7 in at 200 dpi.
+    # 2x figures: 7 in at 200 dpi, trimmed to what is drawn (a wide legend may add a little).
     png = (report / page.imgs[0]).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert int.from_bytes(png[16:20], "big") == 1400
+    assert 1300 <= int.from_bytes(png[16:20], "big") <= 1700
 
 
 def test_html_is_self_contained(report):
