@@ -66,7 +66,12 @@ def reset_with_seeds(venv: gym.vector.VectorEnv, seeds) -> np.ndarray:
     seeds = [int(s) for s in seeds]
     env = venv.unwrapped
     if isinstance(env, CartPoleVectorEnv):
-        venv.reset(seed=seeds[0])
+        if venv is env:  # what CartPoleVectorEnv.reset sets, but for its (unused) generator
+            env.steps = np.zeros(env.num_envs, dtype=np.int32)
+            env.prev_done = np.zeros(env.num_envs, dtype=np.bool_)
+            env.steps_beyond_terminated = None
+        else:  # wrappers see the reset
+            venv.reset(seed=seeds[0])
         # np.random.Generator(PCG64(s)) is what gymnasium.utils.seeding.np_random(s) builds
         env.state = np.stack(
             [np.random.Generator(np.random.PCG64(s)).uniform(low=-0.05, high=0.05, size=(4,))
