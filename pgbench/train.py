@@ -461,11 +461,12 @@ class GroupTrainer:
                 self.vopt.step(vgrad)
 
         wall = time.perf_counter() - self.t0
-        for k, g in enumerate(self.active):
+        per_seed = zip(self.active, (batch.lengths > 0).sum(1).tolist(), losses.tolist(),
+                       grad_norm.tolist(), mean_entropy.tolist(), value_loss.tolist())
+        for g, n_episodes_k, loss_k, norm_k, entropy_k, value_loss_k in per_seed:
             log = self.logs[g]
-            log.update_rows.append((log.updates, log.env_steps, int((batch.lengths[k] > 0).sum()),
-                                    float(losses[k]), float(grad_norm[k]), float(mean_entropy[k]),
-                                    float(value_loss[k]), wall))
+            log.update_rows.append((log.updates, log.env_steps, n_episodes_k, loss_k, norm_k,
+                                    entropy_k, value_loss_k, wall))
             log.updates += 1
 
     # -- the loop ---------------------------------------------------------------------------
