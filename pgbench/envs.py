@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 
 import gymnasium as gym
 import numpy as np
@@ -92,6 +93,8 @@ def lockstep_step(venv: gym.vector.VectorEnv):
     have been checked to give Gymnasium's numbers bit for bit. Other envs step as they are.
     """
     if isinstance(venv, CartPoleVectorEnv) and _cartpole_step_matches_gymnasium():
+        if venv.num_envs == 1:  # a seed alone: Python floats beat NumPy calls on 1-element arrays
+            return lambda actions: _cartpole_step_one(venv, actions)
         return lambda actions: _cartpole_step(venv, actions)
 
     def step(actions):
@@ -140,23 +143,66 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
     return env.state.T.astype(np.float32), reward, terminated, truncated
 
 
+def _cartpole_step_one(env: CartPoleVectorEnv, action: np.ndarray):
+    """:func:`_cartpole_step` for a vector env of one sub-env, in Python floats: the same
+    operations in the same order (IEEE doubles either way; checked against Gymnasium too)."""
+    x, x_dot, theta, theta_dot = env.state[:, 0].tolist()
+    force = env.force_mag if action[0] == 1 else -env.force_mag
+    costheta = math.cos(theta)
+    sintheta = math.sin(theta)
+    temp = (force + env.polemass_length * (theta_dot * theta_dot) * sintheta) / env.total_mass
+    thetaacc = (env.gravity * sintheta - costheta * temp) / (
+        env.length * (4.0 / 3.0 - env.masspole * (costheta * costheta) / env.total_mass)
+    )
+    xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
+    if env.kinematics_integrator == "euler":
+        x = x + env.tau * x_dot
+        x_dot = x_dot + env.tau * xacc
+        theta = theta + env.tau * theta_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+    else:  # semi-implicit Euler
+        x_dot = x_dot + env.tau * xacc
+        x = x + env.tau * x_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+        theta = theta + env.tau * theta_dot
+    env.state = np.array([[x], [x_dot], [theta], [theta_dot]])
+    terminated = np.array([abs(x) > env.x_threshold or abs(theta) > env.theta_threshold_radians])
+    env.steps += 1
+    truncated = env.steps >= env.max_episode_steps
+    reward = (-terminated.astype(np.float32) if env._sutton_barto_reward
+              else np.ones(1, dtype=np.float32))
+    return env.state.T.astype(np.float32), reward, terminated, truncated
+
+
 @functools.cache
 def _cartpole_step_matches_gymnasium() -> bool:
-    """Whether :func:`_cartpole_step` reproduces the installed Gymnasium's CartPole exactly: both
-    step identical vector envs with random actions through terminations and truncations (a short
-    step limit); every sub-env is compared until its episode ends. Checked once per process."""
-    n, limit = 32, 30
-    theirs = CartPoleVectorEnv(num_envs=n, max_episode_steps=limit)
-    mine = CartPoleVectorEnv(num_envs=n, max_episode_steps=limit)
-    theirs.reset(seed=12345)
-    mine.reset(seed=12345)
-    live = np.ones(n, dtype=bool)
+    """Whether :func:`_cartpole_step` (32 sub-envs, one episode each) and
+    :func:`_cartpole_step_one` (one sub-env, 64 episodes) reproduce the installed Gymnasium's
+    CartPole exactly, through terminations and truncations (a short step limit). Checked once
+    per process."""
+    return (_same_as_gymnasium(_cartpole_step, num_envs=32, episodes=1)
+            and _same_as_gymnasium(_cartpole_step_one, num_envs=1, episodes=64))
+
+
+def _same_as_gymnasium(step, num_envs: int, episodes: int, limit: int = 30) -> bool:
+    """Step identical vector envs with Gymnasium and with ``step`` under the same random actions;
+    every sub-env is compared until its episode ends. Both an end by termination and one by
+    truncation must occur."""
+    theirs = CartPoleVectorEnv(num_envs=num_envs, max_episode_steps=limit)
+    mine = CartPoleVectorEnv(num_envs=num_envs, max_episode_steps=limit)
+    rng = np.random.default_rng(0)
     terminations = truncations = 0
-    for a in np.random.default_rng(0).integers(0, 2, size=(limit, n)):
-        expected, got = theirs.step(a)[:4], _cartpole_step(mine, a)
-        if not all(np.array_equal(e[live], g[live]) for e, g in zip(expected, got)):
+    for episode in range(episodes):
+        theirs.reset(seed=12345 + episode)
+        mine.reset(seed=12345 + episode)
+        live = np.ones(num_envs, dtype=bool)
+        for a in rng.integers(0, 2, size=(limit, num_envs)):
+            expected, got = theirs.step(a)[:4], step(mine, a)
+            if not all(np.array_equal(e[live], g[live]) for e, g in zip(expected, got)):
+                return False
+            terminations += int(expected[2][live].sum())
+            truncations += int(expected[3][live].sum())
+            live &= ~(expected[2] | expected[3])
+        if live.any():
             return False
-        terminations += int(expected[2][live].sum())
-        truncations += int(expected[3][live].sum())
-        live &= ~(expected[2] | expected[3])
-    return terminations > 0 and truncations > 0 and not live.any()
+    return terminations > 0 and truncations > 0
