@@ -93,7 +93,8 @@ def lockstep_step(venv: gym.vector.VectorEnv):
     have been checked to give Gymnasium's numbers bit for bit. Other envs step as they are.
     """
     if isinstance(venv, CartPoleVectorEnv) and _cartpole_step_matches_gymnasium():
-        if venv.num_envs == 1:  # a seed alone: Python floats beat NumPy calls on 1-element arrays
+        # a seed alone: Python floats beat NumPy calls on 1-element arrays, where they agree
+        if venv.num_envs == 1 and _cartpole_step_one_matches_gymnasium():
             return lambda actions: _cartpole_step_one(venv, actions)
         return lambda actions: _cartpole_step(venv, actions)
 
@@ -176,12 +177,16 @@ def _cartpole_step_one(env: CartPoleVectorEnv, action: np.ndarray):
 
 @functools.cache
 def _cartpole_step_matches_gymnasium() -> bool:
-    """Whether :func:`_cartpole_step` (32 sub-envs, one episode each) and
-    :func:`_cartpole_step_one` (one sub-env, 64 episodes) reproduce the installed Gymnasium's
-    CartPole exactly, through terminations and truncations (a short step limit). Checked once
-    per process."""
-    return (_same_as_gymnasium(_cartpole_step, num_envs=32, episodes=1)
-            and _same_as_gymnasium(_cartpole_step_one, num_envs=1, episodes=64))
+    """Whether :func:`_cartpole_step` reproduces the installed Gymnasium's CartPole exactly
+    (32 sub-envs, through terminations and truncations). Checked once per process."""
+    return _same_as_gymnasium(_cartpole_step, num_envs=32, episodes=1)
+
+
+@functools.cache
+def _cartpole_step_one_matches_gymnasium() -> bool:
+    """The same for :func:`_cartpole_step_one` (one sub-env, 64 episodes): Python's ``math.cos``
+    and NumPy's ``cos`` may differ in the last bit on some CPUs, and then it is not used."""
+    return _same_as_gymnasium(_cartpole_step_one, num_envs=1, episodes=64)
 
 
 def _same_as_gymnasium(step, num_envs: int, episodes: int, limit: int = 30) -> bool:
