@@ -120,16 +120,7 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
         env.length * (4.0 / 3.0 - env.masspole * np.square(costheta) / env.total_mass)
     )
     xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
-    if env.kinematics_integrator == "euler":
-        x = x + env.tau * x_dot
-        x_dot = x_dot + env.tau * xacc
-        theta = theta + env.tau * theta_dot
-        theta_dot = theta_dot + env.tau * thetaacc
-    else:  # semi-implicit Euler
-        x_dot = x_dot + env.tau * xacc
-        x = x + env.tau * x_dot
-        theta_dot = theta_dot + env.tau * thetaacc
-        theta = theta + env.tau * theta_dot
+    x, x_dot, theta, theta_dot = _integrate(env, x, x_dot, theta, theta_dot, xacc, thetaacc)
     state = np.empty((4, x.shape[0]))
     state[0], state[1], state[2], state[3] = x, x_dot, theta, theta_dot
     env.state = state
@@ -144,6 +135,21 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
     return env.state.T.astype(np.float32), reward, terminated, truncated
 
 
+def _integrate(env: CartPoleVectorEnv, x, x_dot, theta, theta_dot, xacc, thetaacc):
+    """One step of CartPole's integrator, as Gymnasium writes it (arrays or floats alike)."""
+    if env.kinematics_integrator == "euler":
+        x = x + env.tau * x_dot
+        x_dot = x_dot + env.tau * xacc
+        theta = theta + env.tau * theta_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+    else:  # semi-implicit Euler
+        x_dot = x_dot + env.tau * xacc
+        x = x + env.tau * x_dot
+        theta_dot = theta_dot + env.tau * thetaacc
+        theta = theta + env.tau * theta_dot
+    return x, x_dot, theta, theta_dot
+
+
 def _cartpole_step_one(env: CartPoleVectorEnv, action: np.ndarray):
     """:func:`_cartpole_step` for a vector env of one sub-env, in Python floats: the same
     operations in the same order (IEEE doubles either way; checked against Gymnasium too)."""
@@ -156,16 +162,7 @@ def _cartpole_step_one(env: CartPoleVectorEnv, action: np.ndarray):
         env.length * (4.0 / 3.0 - env.masspole * (costheta * costheta) / env.total_mass)
     )
     xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
-    if env.kinematics_integrator == "euler":
-        x = x + env.tau * x_dot
-        x_dot = x_dot + env.tau * xacc
-        theta = theta + env.tau * theta_dot
-        theta_dot = theta_dot + env.tau * thetaacc
-    else:  # semi-implicit Euler
-        x_dot = x_dot + env.tau * xacc
-        x = x + env.tau * x_dot
-        theta_dot = theta_dot + env.tau * thetaacc
-        theta = theta + env.tau * theta_dot
+    x, x_dot, theta, theta_dot = _integrate(env, x, x_dot, theta, theta_dot, xacc, thetaacc)
     env.state = np.array([[x], [x_dot], [theta], [theta_dot]])
     terminated = np.array([abs(x) > env.x_threshold or abs(theta) > env.theta_threshold_radians])
     env.steps += 1
