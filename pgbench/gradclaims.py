@@ -98,6 +98,22 @@ def _by_batch_size(of_snap: pd.DataFrame, column: str, invert: bool) -> str:
     return ", ".join(parts)
 
 
+def _estimate_and_ci(row, column: str) -> tuple[float, float, float]:
+    """A pair row's ``column`` and its CI ends (``column_ci_low``, ``column_ci_high``)."""
+    return tuple(float(row[c]) for c in (column, f"{column}_ci_low", f"{column}_ci_high"))
+
+
+def _n_batches(row) -> int:
+    return int(row["n_batches"]) if "n_batches" in row else 0
+
+
+def _found(ctx: ClaimContext, results: list[StatisticResult]) -> list[StatisticResult]:
+    """The results, or NotRun when no pair row had the claim's batch size."""
+    if not results:
+        raise NotRun(f"no rows with episodes_per_batch={ctx.params.get('episodes_per_batch')}")
+    return results
+
+
 @register_statistic("gradient_variance_ratio", roles=None, params=_PARAMS, table="gradstudy_pairs")
 def gradient_variance_ratio(ctx: ClaimContext) -> list[StatisticResult]:
     """Ratio of total gradient variances, a / b, on the same batches (paired bootstrap CI)."""
@@ -107,12 +123,11 @@ def gradient_variance_ratio(ctx: ClaimContext) -> list[StatisticResult]:
     for env, snap, k, row, of_snap, label in _selected(ctx, rows):
         if row is None:
             continue
-        est, lo, hi = (float(row[c]) for c in ("variance_ratio", "variance_ratio_ci_low",
-                                                "variance_ratio_ci_high"))
+        est, lo, hi = _estimate_and_ci(row, "variance_ratio")
         if flipped:  # stored as b/a: invert, which swaps the ends of the interval
             est, lo, hi = (1 / est if est else math.inf), (1 / hi if hi else math.inf), \
                 (1 / lo if lo else math.inf)
-        n = int(row["n_batches"]) if "n_batches" in row else 0
+        n = _n_batches(row)
         detail = (f"tr Cov[{a}] / tr Cov[{b}] = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] on {n} paired "
                   f"batches of {k} episodes at snapshot {snap} of {env}; at every batch size: "
                   f"{_by_batch_size(of_snap, 'variance_ratio', flipped)}.")
@@ -122,9 +137,7 @@ def gradient_variance_ratio(ctx: ClaimContext) -> list[StatisticResult]:
             estimate=est, ci_low=lo, ci_high=hi, n_seeds=n, setting=label,
             statistic=f"total gradient variance ratio {a} / {b} (paired batches of {k} episodes)",
             detail=detail))
-    if not results:
-        raise NotRun(f"no rows with episodes_per_batch={ctx.params.get('episodes_per_batch')}")
-    return results
+    return _found(ctx, results)
 
 
 @register_statistic("gradient_mean_difference", roles=None, params=_PARAMS, table="gradstudy_pairs")
@@ -140,9 +153,8 @@ def gradient_mean_difference(ctx: ClaimContext) -> list[StatisticResult]:
     for env, snap, k, row, _, label in _selected(ctx, rows):
         if row is None:
             continue
-        est, lo, hi = (float(row[c]) for c in ("mean_diff_relative", "mean_diff_relative_ci_low",
-                                                "mean_diff_relative_ci_high"))
-        n = int(row["n_batches"]) if "n_batches" in row else 0
+        est, lo, hi = _estimate_and_ci(row, "mean_diff_relative")
+        n = _n_batches(row)
         detail = (f"||E[{a}] - E[{b}]|| / ||gradient|| = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] "
                   f"({n} paired batches of {k} episodes, snapshot {snap} of {env}; the estimate "
                   "subtracts the noise's expected contribution, 0 when noise explains it all). "
@@ -154,6 +166,4 @@ def gradient_mean_difference(ctx: ClaimContext) -> list[StatisticResult]:
             estimate=est, ci_low=lo, ci_high=hi, n_seeds=n, setting=label,
             statistic=f"relative difference of mean gradients, {a} vs {b} (batches of {k})",
             detail=detail))
-    if not results:
-        raise NotRun(f"no rows with episodes_per_batch={ctx.params.get('episodes_per_batch')}")
-    return results
+    return _found(ctx, results)
