@@ -587,6 +587,39 @@ def train_group(cfg: TrainConfig, seeds: list[int], out_dirs: list[Path], meta: 
             bar.close()
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """One run to train: its config (``cfg.seed`` is the run's seed), where its run directory
+    goes, and the metadata recorded in its run.json (suite, arm, setting, command)."""
+
+    cfg: TrainConfig
+    out_dir: Path
+    meta: dict = field(default_factory=dict)
+
+
+def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[SeedLog]:
+    """Train every request; each run directory is written as soon as its run finishes.
+
+    Runs that differ in their seed only train together (see :func:`train_group`); each run's
+    numbers are those it gets alone, whatever else the call trains. Returns the logs in the
+    order of ``requests``.
+    """
+    groups: dict[str, list[RunRequest]] = {}
+    for r in requests:
+        groups.setdefault(r.cfg.hash(with_seed=False), []).append(r)
+    logs: dict[tuple[str, int], SeedLog] = {}
+    for key, group in groups.items():
+        cfg = replace(group[0].cfg, seed=group[0].cfg.seed)
+        seeds = [r.cfg.seed for r in group]
+        if len(set(seeds)) != len(seeds):
+            raise UserError(f"seed given twice for one config: {seeds}")
+        # the metadata of the group's first request (one arm per config)
+        got = train_group(cfg, seeds, [r.out_dir for r in group], meta=group[0].meta,
+                          show_progress=show_progress)
+        logs.update({(key, log.seed): log for log in got})
+    return [logs[(r.cfg.hash(with_seed=False), r.cfg.seed)] for r in requests]
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
