@@ -701,7 +701,7 @@ def out_dirs_for(pattern: str, seeds: list[int]) -> list[Path]:
     return [Path(pattern.format(seed=s)) for s in seeds]
 
 
-def _is_complete(run_dir: Path, cfg: TrainConfig) -> bool:
+def is_complete(run_dir: Path, cfg: TrainConfig) -> bool:
     import json
 
     try:
@@ -719,7 +719,7 @@ def run(args) -> int:
     cfg = build_config(args)
     seeds, dirs = list(args.seed), out_dirs_for(args.out, list(args.seed))
     if args.skip_existing:
-        todo = [(s, d) for s, d in zip(seeds, dirs) if not _is_complete(d, replace(cfg, seed=s))]
+        todo = [(s, d) for s, d in zip(seeds, dirs) if not is_complete(d, replace(cfg, seed=s))]
         seeds, dirs = [s for s, _ in todo], [d for _, d in todo]
         if not seeds:
             print("pgbench train: every run is complete; nothing to do", file=sys.stderr)
