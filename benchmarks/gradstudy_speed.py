@@ -45,7 +45,7 @@ from pgbench import gradstudy as gs
 from pgbench.config import make_config
 from pgbench.gradients import per_episode_grads
 from pgbench.policies import log_prob_and_entropy
-from pgbench.rollout import GroupCollector
+from pgbench.rollout import Collector
 from pgbench.train import policy_spec
 
 ENV_ID = "CartPole-v1"
@@ -88,10 +88,10 @@ def part1(repeats: int) -> list[dict]:
 
 def time_snapshot(name, params, spec, repeats: int) -> list[dict]:
     streams = gs.snapshot_streams(0, "benchmark")
-    collector = GroupCollector(ENV_ID, spec, EPISODES, {"env": [streams["pool_env"]],
+    collector = Collector(ENV_ID, spec, EPISODES, {"env": [streams["pool_env"]],
                                                         "noise": [streams["pool_noise"]]})
     try:
-        full = collector.collect_round(params, np.array([True]))  # padded to the step limit
+        full = collector.collect_round(params)  # padded to the step limit
     finally:
         collector.close()
     batch = gs.trim(full, EPISODES)

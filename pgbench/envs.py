@@ -56,62 +56,80 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     return venv
 
 
-def reset_with_seeds(venv: gym.vector.VectorEnv, seeds) -> np.ndarray:
-    """Reset sub-env ``i`` as a single env would be by ``reset(seed=seeds[i])``; observations
-    ``(num_envs, obs_dim)`` float32.
+class SubEnvs:
+    """``num_envs`` copies of an env, each reset and stepped on its own, by index.
 
-    CartPole's native vector env draws all sub-envs' starts from one generator, so for it the
-    start state of each sub-env is drawn here exactly as ``CartPoleEnv.reset(seed=s)`` draws it
-    (uniform in [-0.05, 0.05]^4 from Gymnasium's seeded generator); a test checks the equality.
+    ``reset(idx, seeds)`` resets sub-env ``idx[i]`` as a single env is reset by
+    ``reset(seed=seeds[i])``; ``step(idx, actions)`` steps those sub-envs only and returns
+    ``(obs float32, reward float64, terminated, truncated)`` for them. There is no auto-reset:
+    the collector resets a sub-env when its seed starts a new round, so each seed of a group runs
+    on its own clock.
+
+    CartPole is stepped by :func:`_cartpole_dynamics`, its equations as Gymnasium writes them, used
+    only once checked to give Gymnasium's numbers bit for bit (else through Gymnasium itself);
+    every other env is a list of single Gymnasium envs.
     """
-    seeds = [int(s) for s in seeds]
-    env = venv.unwrapped
-    if isinstance(env, CartPoleVectorEnv):
-        if venv is env:  # what CartPoleVectorEnv.reset sets, but for its (unused) generator
-            env.steps = np.zeros(env.num_envs, dtype=np.int32)
-            env.prev_done = np.zeros(env.num_envs, dtype=np.bool_)
-            env.steps_beyond_terminated = None
-        else:  # wrappers see the reset
-            venv.reset(seed=seeds[0])
-        # np.random.Generator(PCG64(s)) is what gymnasium.utils.seeding.np_random(s) builds
-        env.state = np.stack(
-            [np.random.Generator(np.random.PCG64(s)).uniform(low=-0.05, high=0.05, size=(4,))
-             for s in seeds], axis=1
-        )
-        return env.state.T.astype(np.float32)
-    obs, _ = venv.reset(seed=seeds)
-    return np.asarray(obs, dtype=np.float32)
+
+    def __init__(self, env_id: str, num_envs: int):
+        self.venv = make_vector_env(env_id, num_envs)  # validates the spaces
+        self.num_envs = num_envs
+        self.single_action_space = self.venv.single_action_space
+        cartpole = self.venv.unwrapped
+        self.cartpole = (cartpole if isinstance(cartpole, CartPoleVectorEnv)
+                         and _cartpole_step_matches_gymnasium() else None)
+        if self.cartpole is not None:
+            self.state = np.zeros((4, num_envs))
+            self.steps = np.zeros(num_envs, dtype=np.int64)
+            self.one = _cartpole_step_one_matches_gymnasium()
+        else:
+            self.envs = (self.venv.envs if isinstance(self.venv, gym.vector.SyncVectorEnv)
+                         else [gym.make(env_id) for _ in range(num_envs)])
+
+    def reset(self, idx: np.ndarray, seeds) -> np.ndarray:
+        if self.cartpole is not None:
+            # np.random.Generator(PCG64(s)) is what gymnasium.utils.seeding.np_random(s) builds,
+            # and CartPoleEnv.reset(seed=s) draws its start uniformly in [-0.05, 0.05]^4 from it
+            start = np.stack([np.random.Generator(np.random.PCG64(int(s))).uniform(
+                low=-0.05, high=0.05, size=(4,)) for s in seeds], axis=1)
+            self.state[:, idx] = start
+            self.steps[idx] = 0
+            return start.T.astype(np.float32)
+        return np.stack([np.asarray(self.envs[i].reset(seed=int(s))[0], dtype=np.float32)
+                         for i, s in zip(idx.tolist(), seeds)])
+
+    def step(self, idx: np.ndarray, actions: np.ndarray):
+        if self.cartpole is not None:
+            env = self.cartpole
+            if len(idx) == 1 and self.one:  # Python floats beat NumPy calls on 1-element arrays
+                state, terminated = _cartpole_dynamics_one(env, self.state[:, idx[0]].tolist(),
+                                                           actions[0])
+                state = np.array(state)[:, None]
+                terminated = np.array([terminated])
+            else:
+                state, terminated = _cartpole_dynamics(env, self.state[:, idx], actions)
+            self.state[:, idx] = state
+            steps = self.steps[idx] + 1
+            self.steps[idx] = steps
+            truncated = steps >= env.max_episode_steps
+            reward = (-terminated.astype(np.float64) if env._sutton_barto_reward
+                      else np.ones(len(idx)))
+            return state.T.astype(np.float32), reward, terminated, truncated
+        obs, reward = [], np.zeros(len(idx))
+        terminated = np.zeros(len(idx), dtype=bool)
+        truncated = np.zeros(len(idx), dtype=bool)
+        for k, i in enumerate(idx.tolist()):
+            o, reward[k], terminated[k], truncated[k], _ = self.envs[i].step(actions[k])
+            obs.append(np.asarray(o, dtype=np.float32))
+        return np.stack(obs), reward, terminated, truncated
+
+    def close(self) -> None:
+        self.venv.close()
 
 
-def lockstep_step(venv: gym.vector.VectorEnv):
-    """A function ``step(actions) -> (obs, reward, terminated, truncated)`` for collecting rounds.
-
-    Rounds reset every sub-env themselves and mask the steps after an episode's end, so they need
-    neither the vector env's auto-reset nor its per-step check that the actions lie in the action
-    space (they come from the policy). For CartPole's native vector env, whose step costs less
-    than those two, the step is :func:`_cartpole_step`: its equations alone, used only once they
-    have been checked to give Gymnasium's numbers bit for bit. Other envs step as they are.
-    """
-    if isinstance(venv, CartPoleVectorEnv) and _cartpole_step_matches_gymnasium():
-        # a seed alone: Python floats beat NumPy calls on 1-element arrays, where they agree
-        if venv.num_envs == 1 and _cartpole_step_one_matches_gymnasium():
-            return lambda actions: _cartpole_step_one(venv, actions)
-        return lambda actions: _cartpole_step(venv, actions)
-
-    def step(actions):
-        obs, reward, terminated, truncated, _ = venv.step(actions)
-        return obs, reward, terminated, truncated
-
-    return step
-
-
-def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
-    """``CartPoleVectorEnv.step`` (Gymnasium 1.x) without the action check and the auto-reset.
-
-    A sub-env whose episode has ended keeps moving under its equations instead of restarting;
-    its steps are masked out of the round (and stay finite: a round lasts at most the step limit).
-    """
-    x, x_dot, theta, theta_dot = env.state
+def _cartpole_dynamics(env: CartPoleVectorEnv, state: np.ndarray, action: np.ndarray):
+    """One step of CartPole (Gymnasium 1.x) for ``state (4, k)`` under ``action (k,)``: the new
+    state and whether each episode terminated."""
+    x, x_dot, theta, theta_dot = state
     force = np.where(action == 1, env.force_mag, -env.force_mag)  # = sign(action - 0.5) * force_mag
     costheta = np.cos(theta)
     sintheta = np.sin(theta)
@@ -121,18 +139,27 @@ def _cartpole_step(env: CartPoleVectorEnv, action: np.ndarray):
     )
     xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
     x, x_dot, theta, theta_dot = _integrate(env, x, x_dot, theta, theta_dot, xacc, thetaacc)
-    state = np.empty((4, x.shape[0]))
-    state[0], state[1], state[2], state[3] = x, x_dot, theta, theta_dot
-    env.state = state
+    new = np.empty((4, x.shape[0]))
+    new[0], new[1], new[2], new[3] = x, x_dot, theta, theta_dot
     # |x| > limit is (x < -limit) | (x > limit) for every float
     terminated = (np.abs(x) > env.x_threshold) | (np.abs(theta) > env.theta_threshold_radians)
-    env.steps += 1
-    truncated = env.steps >= env.max_episode_steps
-    if env._sutton_barto_reward:
-        reward = -np.array(terminated, dtype=np.float32)
-    else:
-        reward = np.ones_like(terminated, dtype=np.float32)
-    return env.state.T.astype(np.float32), reward, terminated, truncated
+    return new, terminated
+
+
+def _cartpole_dynamics_one(env: CartPoleVectorEnv, state: list[float], action) -> tuple:
+    """:func:`_cartpole_dynamics` for one sub-env, in Python floats: the same operations in the
+    same order (IEEE doubles either way; checked against Gymnasium too)."""
+    x, x_dot, theta, theta_dot = state
+    force = env.force_mag if action == 1 else -env.force_mag
+    costheta = math.cos(theta)
+    sintheta = math.sin(theta)
+    temp = (force + env.polemass_length * (theta_dot * theta_dot) * sintheta) / env.total_mass
+    thetaacc = (env.gravity * sintheta - costheta * temp) / (
+        env.length * (4.0 / 3.0 - env.masspole * (costheta * costheta) / env.total_mass)
+    )
+    xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
+    new = _integrate(env, x, x_dot, theta, theta_dot, xacc, thetaacc)
+    return new, abs(new[0]) > env.x_threshold or abs(new[2]) > env.theta_threshold_radians
 
 
 def _integrate(env: CartPoleVectorEnv, x, x_dot, theta, theta_dot, xacc, thetaacc):
@@ -150,40 +177,35 @@ def _integrate(env: CartPoleVectorEnv, x, x_dot, theta, theta_dot, xacc, thetaac
     return x, x_dot, theta, theta_dot
 
 
-def _cartpole_step_one(env: CartPoleVectorEnv, action: np.ndarray):
-    """:func:`_cartpole_step` for a vector env of one sub-env, in Python floats: the same
-    operations in the same order (IEEE doubles either way; checked against Gymnasium too)."""
-    x, x_dot, theta, theta_dot = env.state[:, 0].tolist()
-    force = env.force_mag if action[0] == 1 else -env.force_mag
-    costheta = math.cos(theta)
-    sintheta = math.sin(theta)
-    temp = (force + env.polemass_length * (theta_dot * theta_dot) * sintheta) / env.total_mass
-    thetaacc = (env.gravity * sintheta - costheta * temp) / (
-        env.length * (4.0 / 3.0 - env.masspole * (costheta * costheta) / env.total_mass)
-    )
-    xacc = temp - env.polemass_length * thetaacc * costheta / env.total_mass
-    x, x_dot, theta, theta_dot = _integrate(env, x, x_dot, theta, theta_dot, xacc, thetaacc)
-    env.state = np.array([[x], [x_dot], [theta], [theta_dot]])
-    terminated = np.array([abs(x) > env.x_threshold or abs(theta) > env.theta_threshold_radians])
+def _vector_step(env: CartPoleVectorEnv, action: np.ndarray):
+    """A CartPoleVectorEnv step by :func:`_cartpole_dynamics` (for the exactness checks)."""
+    env.state, terminated = _cartpole_dynamics(env, env.state, action)
     env.steps += 1
-    truncated = env.steps >= env.max_episode_steps
-    reward = (-terminated.astype(np.float32) if env._sutton_barto_reward
-              else np.ones(1, dtype=np.float32))
-    return env.state.T.astype(np.float32), reward, terminated, truncated
+    return (env.state.T.astype(np.float32), np.ones(env.num_envs, dtype=np.float32), terminated,
+            env.steps >= env.max_episode_steps)
+
+
+def _one_step(env: CartPoleVectorEnv, action: np.ndarray):
+    """The same by :func:`_cartpole_dynamics_one` (one sub-env)."""
+    state, terminated = _cartpole_dynamics_one(env, env.state[:, 0].tolist(), action[0])
+    env.state = np.array(state)[:, None]
+    env.steps += 1
+    return (env.state.T.astype(np.float32), np.ones(1, dtype=np.float32), np.array([terminated]),
+            env.steps >= env.max_episode_steps)
 
 
 @functools.cache
 def _cartpole_step_matches_gymnasium() -> bool:
-    """Whether :func:`_cartpole_step` reproduces the installed Gymnasium's CartPole exactly
+    """Whether :func:`_cartpole_dynamics` reproduces the installed Gymnasium's CartPole exactly
     (32 sub-envs, through terminations and truncations). Checked once per process."""
-    return _same_as_gymnasium(_cartpole_step, num_envs=32, episodes=1)
+    return _same_as_gymnasium(_vector_step, num_envs=32, episodes=1)
 
 
 @functools.cache
 def _cartpole_step_one_matches_gymnasium() -> bool:
-    """The same for :func:`_cartpole_step_one` (one sub-env, 64 episodes): Python's ``math.cos``
+    """The same for :func:`_cartpole_dynamics_one` (one sub-env, 64 episodes): Python's ``math.cos``
     and NumPy's ``cos`` may differ in the last bit on some CPUs, and then it is not used."""
-    return _same_as_gymnasium(_cartpole_step_one, num_envs=1, episodes=64)
+    return _same_as_gymnasium(_one_step, num_envs=1, episodes=64)
 
 
 def _same_as_gymnasium(step, num_envs: int, episodes: int, limit: int = 30) -> bool:

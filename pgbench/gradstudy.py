@@ -8,7 +8,7 @@ effects through training; here they are measured at *fixed* policy parameters:
    default variant ``rtg_baseline`` with 8 episodes per update), when the sources' running reward
    first reaches 25% and 75% of the env's reward threshold (snapshots ``q25``, ``q75``).
 2. At each snapshot, a *pool* of ``M * max(K)`` independent episodes is collected (one vector env,
-   :class:`pgbench.rollout.GroupCollector`) and split into batches of K episodes for every K of
+   :class:`pgbench.rollout.Collector`) and split into batches of K episodes for every K of
    ``--episodes`` (so a smaller K gets more batches of the same episodes). Every estimator's batch
    gradient is computed on the *same* batches: common random numbers, so differences between
    estimators are paired and far more precise than between independent samples.
@@ -206,14 +206,14 @@ def weighted_episode_grads(params, spec: PolicySpec, obs, actions, weights, drop
 def collect_pool(collector, params, n_episodes: int) -> Batch:
     """``n_episodes`` episodes of one seed's policy, ``S = 1``, time trimmed to the longest.
 
-    ``collector`` is a :class:`pgbench.rollout.GroupCollector` for one seed: rounds of
+    ``collector`` is a :class:`pgbench.rollout.Collector` for one seed: rounds of
     ``envs_per_seed`` episodes are collected until there are enough, and the surplus of the last
     round is dropped by position (never by content, which would bias the pool). The collector's
     generators make the episodes reproducible.
     """
     rounds, have = [], 0
     while have < n_episodes:
-        batch = collector.collect_round(params, np.array([True]))
+        batch = collector.collect_round(params)
         rounds.append(batch)
         have += batch.lengths.shape[1]
     pool = Batch.concat(rounds)
@@ -663,9 +663,9 @@ def snapshot_streams(seed: int, snapshot: str) -> dict[str, np.random.SeedSequen
 
 
 def _collector(env_id, spec, streams, prefix, envs_per_round):
-    from pgbench.rollout import GroupCollector
+    from pgbench.rollout import Collector
 
-    return GroupCollector(env_id, spec, envs_per_round,
+    return Collector(env_id, spec, envs_per_round,
                           {"env": [streams[f"{prefix}_env"]], "noise": [streams[f"{prefix}_noise"]]})
 
 

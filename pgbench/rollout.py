@@ -1,16 +1,16 @@
-"""Collect whole episodes for a group of seeds through one Gymnasium vector env.
+"""Collect whole episodes for a group of seeds, each seed on its own clock.
 
-A *round* resets every sub-env with a seed drawn from its own seed's generator and steps all of
-them until each has finished one episode. Steps after a sub-env's episode ended (an auto-reset,
-or CartPole moving on past its end; see ``envs.lockstep_step``) are masked out: they belong to
-no episode.
-Actions are sampled under ``torch.inference_mode()`` from noise pre-drawn per seed; the
-log-probabilities are recomputed in one batch at update time, with the dropout masks the actions
-were sampled under.
+Seed ``g`` owns sub-envs ``g*n .. g*n+n-1``. A *round* of a seed resets its ``n`` sub-envs with
+seeds drawn from the seed's own generator and steps them until each has finished one episode;
+the collector steps every seed that is in a round at once (one policy forward, one env step per
+*tick*), and a seed whose round ended waits, stepping nothing and drawing nothing, until it is
+given a new round. So a seed's episodes depend on its own generators and policy only, never on
+when the other seeds of its group finish theirs, and a trainer may update each seed as soon as
+its own batch is complete.
 
-Seed ``k`` owns sub-envs ``k*N .. k*N+N-1``. A seed that does not take part in a round (its
-batch is already full) draws nothing from its generators, so its numbers never depend on which
-other seeds share the group.
+Actions are sampled under ``torch.inference_mode()`` from noise drawn per seed in chunks at fixed
+steps of its round (see :func:`noise_chunk_end`); the log-probabilities are recomputed in one
+batch at update time, with the dropout masks the actions were sampled under.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pgbench.envs import check_env_id, lockstep_step, make_vector_env, reset_with_seeds
+from pgbench.envs import SubEnvs, check_env_id
 from pgbench.policies import PolicySpec, sample_actions
 
 FIRST_NOISE_CHUNK = 16  # steps of action noise / dropout masks drawn at a round's first step
@@ -83,165 +83,233 @@ class Batch:
         )
 
 
-class GroupCollector:
-    """Collects rounds of episodes for the seeds of a group that are still training."""
+@dataclass
+class Round:
+    """One finished round of one seed: ``n`` episodes, time trimmed to the longest (``L``),
+    zero past each episode's end. NumPy arrays: obs ``(n, L, obs_dim)``, actions ``(n, L[, a])``,
+    rewards and mask ``(n, L)``, terminated, truncated, lengths ``(n,)``, final_obs
+    ``(n, obs_dim)``, dropout masks ``(n, L, hidden_l)`` per hidden layer (or None)."""
 
-    def __init__(self, env_id: str, spec: PolicySpec, envs_per_seed: int, seed_sequences):
-        self.env_id = env_id
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    mask: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    lengths: np.ndarray
+    final_obs: np.ndarray
+    dropout_masks: list[np.ndarray] | None
+
+
+class Collector:
+    """Rounds of episodes for the seeds of a group; see the module docstring.
+
+    ``start(gs)`` begins a round for seeds ``gs``; ``tick(params, rows)`` steps once every seed
+    of ``rows`` that is in a round (``params`` hold the weights of ``rows``, in that order) and
+    returns the seeds whose round ended; ``take(gs)`` hands over their finished rounds as one
+    :class:`Batch`. ``dropout`` gives each seed's dropout probability (default: the spec's).
+    """
+
+    def __init__(self, env_id: str, spec: PolicySpec, envs_per_seed: int, seed_sequences,
+                 dropout=None):
         self.spec = spec
-        self.n = envs_per_seed
+        self.n = n = envs_per_seed
         # Per seed: a NumPy generator for env reset seeds, a torch generator for action noise
         # and dropout masks. Both come from the seed's own SeedSequence.
         self.reset_rngs = [np.random.default_rng(ss) for ss in seed_sequences["env"]]
         self.noise_gens = [torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
                            for ss in seed_sequences["noise"]]
-        self.active: list[int] = list(range(len(self.reset_rngs)))
-        self.venv = None
-        self.step = None
-        self.max_steps = None
-
-    def set_active(self, active: list[int]) -> None:
-        """Keep only these seeds (indices into the original group)."""
-        if active != self.active:
-            self.active = list(active)
-            self._close()
-
-    def _env(self):
-        if self.venv is None:
-            self.venv = make_vector_env(self.env_id, len(self.active) * self.n)
-            self.step = lockstep_step(self.venv)
-            self.max_steps = check_env_id(self.env_id).max_episode_steps
-        return self.venv
-
-    def _close(self):
-        if self.venv is not None:
-            self.venv.close()
-            self.venv = self.step = None
-
-    def close(self):
-        self._close()
-
-    def collect_round(self, params, participating: np.ndarray) -> Batch:
-        """One episode per sub-env of each participating seed; ``participating (S,)`` bool.
-
-        The batch's time axis is this round's longest episode (the rows past an episode's end
-        are masked). Whatever reduces over time must not depend on that length, which other
-        seeds set: the trainer pads its NumPy estimators to the env's step limit and computes
-        each seed's update on its own valid steps (see ``pgbench.train.update_passes``).
-        """
-        venv = self._env()
-        spec, n, S = self.spec, self.n, len(self.active)
-        E, T = S * n, self.max_steps
-        seeds = np.zeros(E, dtype=np.int64)
-        for k, g in enumerate(self.active):
-            if participating[k]:
-                seeds[k * n:(k + 1) * n] = self.reset_rngs[g].integers(0, 2**31 - 1, size=n)
-        obs_np = reset_with_seeds(venv, seeds)
-
-        # The step loop is pure overhead for networks this small (a few microseconds per op), so
-        # it does as little as it can per step: step-major NumPy buffers take one row copy per
-        # step and become torch tensors once per round; the validity mask and the masking of
-        # rewards are derived from the episode lengths after the loop. np.zeros maps its pages
-        # lazily, so a buffer sized for the step limit costs only the steps a round takes.
-        obs_buf = np.zeros((T, E, spec.obs_dim), dtype=np.float32)
-        obs_by_seed = torch.from_numpy(obs_buf).view(T, S, n, spec.obs_dim)  # shares obs_buf
-        act_buf = (np.zeros((T, E), dtype=np.int64) if spec.discrete
-                   else np.zeros((T, E, spec.act_dim), dtype=np.float32))
-        rewards = np.zeros((T, E))
-        noise_chunks, drop_chunks = [], []
-        alive = np.repeat(np.asarray(participating, dtype=bool), n)
-        terminated = np.zeros(E, dtype=bool)
-        truncated = np.zeros(E, dtype=bool)
-        lengths = np.zeros(E, dtype=np.int64)
-        final_obs = np.zeros((E, spec.obs_dim), dtype=np.float32)
-        low = high = None
+        self.G = G = len(self.reset_rngs)
+        N = G * n
+        self.env = SubEnvs(env_id, N)
+        self.T = T = check_env_id(env_id).max_episode_steps
+        self.p = np.full(G, spec.dropout) if dropout is None else np.asarray(dropout, dtype=float)
+        self.widths = list(spec.hidden) if (self.p > 0).any() else []
         if not spec.discrete:
-            low, high = venv.single_action_space.low, venv.single_action_space.high
+            self.low, self.high = self.env.single_action_space.low, self.env.single_action_space.high
+        # Sub-env-major buffers of the running rounds: row e*T + t is sub-env e's step t. Each
+        # tick writes one row per stepping sub-env; a finished round is copied out of them.
+        d = spec.obs_dim
+        self.obs = np.zeros((N * T, d), dtype=np.float32)
+        self.act = (np.zeros(N * T, dtype=np.int64) if spec.discrete
+                    else np.zeros((N * T, spec.act_dim), dtype=np.float32))
+        self.rew = np.zeros(N * T)
+        self.noise = torch.zeros(N * T, spec.noise_dim)
+        self.drop = [torch.ones(N * T, h) for h in self.widths]  # seeds without dropout: ones
+        self.cur = np.zeros((N, d), dtype=np.float32)  # each sub-env's current observation
+        self.t = np.zeros(G, dtype=np.int64)  # each seed's step in its round
+        self.chunk_end = np.zeros(G, dtype=np.int64)  # where its current chunk of noise ends
+        self.running = np.zeros(G, dtype=bool)  # in a round
+        self.alive = np.zeros(N, dtype=bool)  # the sub-env's episode goes on
+        self.lengths = np.zeros(N, dtype=np.int64)
+        self.terminated = np.zeros(N, dtype=bool)
+        self.truncated = np.zeros(N, dtype=bool)
+        self.final_obs = np.zeros((N, d), dtype=np.float32)
+        self.rounds: list[list[Round]] = [[] for _ in range(G)]  # finished, not yet taken
+        self._rows_key, self._sub = None, None
 
-        t = chunk_start = chunk_end = 0
+    def close(self) -> None:
+        self.env.close()
+
+    # -- rounds -----------------------------------------------------------------------------
+    def start(self, gs) -> None:
+        """Begin a round for each seed of ``gs`` (none may be in one)."""
+        n = self.n
+        for g in gs:
+            sub = np.arange(g * n, (g + 1) * n)
+            seeds = self.reset_rngs[g].integers(0, 2**31 - 1, size=n)
+            self.cur[sub] = self.env.reset(sub, seeds)
+        gs = np.asarray(gs, dtype=np.int64)
+        sub = (gs[:, None] * n + np.arange(n)).ravel()
+        self.running[gs] = True
+        self.t[gs] = 0
+        self.chunk_end[gs] = 0
+        self.alive[sub] = True
+        self.lengths[sub] = 0
+        self.terminated[sub] = self.truncated[sub] = False
+
+    def tick(self, params, rows: np.ndarray) -> np.ndarray:
+        """One step of every seed of ``rows`` that is in a round; the seeds whose round ended."""
+        spec, n, T = self.spec, self.n, self.T
+        step_g = rows[self.running[rows]]
+        if len(step_g) == 0:
+            return step_g
+        for g in step_g[self.t[step_g] == self.chunk_end[step_g]].tolist():
+            self._draw(g)
+        key = rows.tobytes()
+        if key != self._rows_key:  # the sub-envs of `rows`, cached while the rows stay the same
+            self._rows_key, self._sub = key, (rows[:, None] * n + np.arange(n)).ravel()
+        sub, A = self._sub, len(rows)
+        t_sub = np.repeat(self.t[rows], n) if n > 1 else self.t[rows]
+        flat = sub * T + np.minimum(t_sub, T - 1)  # seeds not in a round: any row will do
+        index = torch.from_numpy(flat)
+        obs = torch.from_numpy(self.cur[sub] if A * n < len(self.cur) else self.cur)
+        noise = self.noise.index_select(0, index).view(A, n, spec.noise_dim)
+        masks = [m.index_select(0, index).view(A, n, -1) for m in self.drop] or None
         with torch.inference_mode():
-            while alive.any() and t < T:
-                if t == chunk_end:
-                    chunk_start, chunk_end = t, noise_chunk_end(t, T)
-                    noise, drop = self._draw_noise(chunk_end - t, alive.reshape(S, n).any(1))
-                    noise_chunks.append(noise)
-                    drop_chunks.append(drop)
-                i = t - chunk_start
-                obs_buf[t] = obs_np  # casts to float32 where the env gives float64
-                masks_t = None if drop is None else [m[i] for m in drop]
-                actions = sample_actions(params, obs_by_seed[t], spec, noise[i], masks_t)
-                a_np = actions.numpy().reshape(act_buf.shape[1:])
-                act_buf[t] = a_np  # the policy's action, before any clipping to the bounds
-                if not spec.discrete:
-                    a_np = np.clip(a_np, low, high)
-                obs_np, r, term, trunc = self.step(a_np)
-                rewards[t] = r
-                t += 1
-                ended = alive & (term | trunc)
-                if ended.any():
-                    terminated[ended] = term[ended]
-                    truncated[ended] = ~term[ended]
-                    lengths[ended] = t
-                    final_obs[ended] = obs_np[ended]
-                    alive &= ~ended
-        T = max(t, 1)  # this round's longest episode
+            actions = sample_actions(params, obs.view(A, n, spec.obs_dim), spec, noise, masks)
+        live = self.alive[sub]  # the sub-envs whose episode goes on (none of a waiting seed)
+        e, at = sub[live], flat[live]
+        a = actions.numpy().reshape(A * n, *actions.shape[2:])[live]
+        self.obs[at] = self.cur[e]
+        self.act[at] = a  # the policy's action, before any clipping to the bounds
+        if not spec.discrete:
+            a = np.clip(a, self.low, self.high)
+        obs_next, reward, term, trunc = self.env.step(e, a)
+        self.rew[at] = reward
+        self.cur[e] = obs_next
+        self.t[step_g] += 1
+        ended = term | trunc
+        if not ended.any():
+            return step_g[:0]
+        done = e[ended]
+        self.terminated[done] = term[ended]
+        self.truncated[done] = ~term[ended]
+        self.lengths[done] = at[ended] - done * T + 1
+        self.final_obs[done] = obs_next[ended]
+        self.alive[done] = False
+        gs = np.unique(done // n)
+        if n > 1:
+            gs = gs[~self.alive.reshape(self.G, n)[gs].any(1)]
+        for g in gs.tolist():
+            self._finish(g)
+        return gs
 
-        # Steps after a sub-env's episode ended (and all steps of a seed that sat out) belong
-        # to no episode: masked, with reward 0.
-        valid = np.arange(T)[:, None] < lengths[None, :]
-        rewards = np.where(valid, rewards[:T], 0.0)
+    def _draw(self, g: int) -> None:
+        """Seed ``g``'s next chunk of action noise (and dropout masks), from its own generator.
 
-        def by_episode(x):  # (T, S, n, ...) -> (S, n, T, ...)
-            return x[:T].movedim(0, 2).contiguous()
-
-        def np_by_episode(x):  # (T, E) -> (S, n, T)
-            return np.ascontiguousarray(x.T.reshape(S, n, T))
-
-        drop_bufs = None
-        if spec.dropout > 0:
-            drop_bufs = [by_episode(torch.cat([c[layer] for c in drop_chunks]))
-                         for layer in range(len(spec.hidden))]
-        return Batch(
-            obs=by_episode(obs_by_seed),
-            actions=by_episode(torch.from_numpy(act_buf).view(-1, S, n, *act_buf.shape[2:])),
-            rewards=np_by_episode(rewards),
-            mask=np_by_episode(valid),
-            terminated=terminated.reshape(S, n),
-            truncated=truncated.reshape(S, n),
-            lengths=lengths.reshape(S, n),
-            final_obs=torch.from_numpy(final_obs).view(S, n, spec.obs_dim),
-            dropout_masks=drop_bufs,
-        )
-
-    def _draw_noise(self, c: int, seed_alive):
-        """The next ``c`` steps of each live seed's noise, drawn from that seed's own generator.
-
-        Returns ``noise (c, S, n, noise_dim)`` and, with dropout, one ``(c, S, n, hidden_l)`` mask
-        per hidden layer (else None), scaled by ``1 / (1 - p)``. A seed that is not alive draws
-        nothing: its noise is zero, its masks keep every unit.
-        Discrete policies draw the action's uniform and the dropout uniforms in one call per seed.
+        Discrete policies draw the action's uniform and the dropout uniforms in one call.
         """
-        spec, S, n = self.spec, len(self.active), self.n
-        widths = list(spec.hidden) if spec.dropout > 0 else []
+        spec, n, T = self.spec, self.n, self.T
+        t0 = int(self.t[g])
+        t1 = noise_chunk_end(t0, T)
+        c, sub = t1 - t0, slice(g * n, (g + 1) * n)
+        widths = self.widths if self.p[g] > 0 else []
         uniforms = (1 if spec.discrete else 0) + sum(widths)
-        u = torch.zeros(c, S, n, uniforms)  # a seed that sits out draws nothing: zeros
-        noise = torch.zeros(c, S, n, spec.noise_dim)
-        for k, g in enumerate(self.active):
-            if not seed_alive[k]:
-                continue
-            gen = self.noise_gens[g]
-            if uniforms:
-                u[:, k] = torch.rand(c, n, uniforms, generator=gen)
-            if not spec.discrete:
-                noise[:, k] = torch.randn(c, n, spec.act_dim, generator=gen)
-        if spec.discrete:
-            noise = u[..., :1]
-        drop = None
+        gen = self.noise_gens[g]
+        u = torch.rand(c, n, uniforms, generator=gen) if uniforms else None
+        noise = u[..., :1] if spec.discrete else torch.randn(c, n, spec.act_dim, generator=gen)
+        self.noise.view(-1, T, spec.noise_dim)[sub, t0:t1] = noise.transpose(0, 1)
         if widths:
-            keep = 1.0 - spec.dropout
+            keep = 1.0 - float(self.p[g])
             parts = torch.split(u[..., uniforms - sum(widths):], widths, dim=-1)
-            drop = [(m < keep).float() / keep for m in parts]
-        return noise, drop
+            for buf, part in zip(self.drop, parts):
+                buf.view(-1, T, buf.shape[1])[sub, t0:t1] = ((part < keep).float() / keep).transpose(0, 1)
+        self.chunk_end[g] = t1
+
+    def _finish(self, g: int) -> None:
+        """Copy seed ``g``'s finished round out of the buffers."""
+        n, T, L = self.n, self.T, int(self.t[g])
+        sub = slice(g * n, (g + 1) * n)
+        lengths = self.lengths[sub].copy()
+        valid = np.arange(L)[None, :] < lengths[:, None]  # (n, L)
+
+        def rows(buf):  # (n, L, ...) of a (N*T, ...) buffer, zero past each episode's end
+            x = buf.reshape(-1, T, *buf.shape[1:])[sub, :L]
+            return np.where(valid.reshape(n, L, *([1] * (x.ndim - 2))), x, 0).astype(buf.dtype)
+
+        self.rounds[g].append(Round(
+            obs=rows(self.obs), actions=rows(self.act), rewards=rows(self.rew), mask=valid,
+            terminated=self.terminated[sub].copy(), truncated=self.truncated[sub].copy(),
+            lengths=lengths, final_obs=self.final_obs[sub].copy(),
+            dropout_masks=[rows(m.numpy()) for m in self.drop] if self.widths else None,
+        ))
+        self.running[g] = False
+
+    def finished(self, g: int) -> tuple[int, int]:
+        """(episodes, env steps) in seed ``g``'s finished rounds not yet taken."""
+        rounds = self.rounds[g]
+        return len(rounds) * self.n, int(sum(r.lengths.sum() for r in rounds))
+
+    def take(self, gs) -> Batch:
+        """The finished rounds of seeds ``gs`` as one batch ``(len(gs), E, T)``, in round order,
+        time padded to the longest episode; the seeds' round lists are emptied."""
+        rounds = [self.rounds[g] for g in gs]
+        S, n = len(gs), self.n
+        E = n * max(len(r) for r in rounds)
+        T = max(1, max(r.mask.shape[1] for rs in rounds for r in rs))
+
+        def stack(get, padded=True):  # each round's get(round), (n, [L,] ...), into (S, E, [T,] ...)
+            first = get(rounds[0][0])
+            out = np.zeros((S, E, *((T,) if padded else ()), *first.shape[1 + padded:]),
+                           dtype=first.dtype)
+            for k, rs in enumerate(rounds):
+                for j, r in enumerate(rs):
+                    x = get(r)
+                    if padded:
+                        out[k, j * n:(j + 1) * n, :x.shape[1]] = x
+                    else:
+                        out[k, j * n:(j + 1) * n] = x
+            return out
+
+        masks = None
+        if self.widths:
+            masks = [torch.from_numpy(stack(lambda r, i=i: r.dropout_masks[i]))
+                     for i in range(len(self.widths))]
+        batch = Batch(
+            obs=torch.from_numpy(stack(lambda r: r.obs)),
+            actions=torch.from_numpy(stack(lambda r: r.actions)),
+            rewards=stack(lambda r: r.rewards),
+            mask=stack(lambda r: r.mask),
+            terminated=stack(lambda r: r.terminated, padded=False),
+            truncated=stack(lambda r: r.truncated, padded=False),
+            lengths=stack(lambda r: r.lengths, padded=False),
+            final_obs=torch.from_numpy(stack(lambda r: r.final_obs, padded=False)),
+            dropout_masks=masks,
+        )
+        for g in gs:
+            self.rounds[g] = []
+        return batch
+
+    def collect_round(self, params, gs=None) -> Batch:
+        """One round of each seed of ``gs`` (default: all), stepped together until each ended;
+        ``params`` hold every seed's weights."""
+        rows = np.arange(self.G)
+        gs = rows if gs is None else np.asarray(gs, dtype=np.int64)
+        self.start(gs)
+        while self.running[gs].any():
+            self.tick(params, rows)
+        return self.take(gs)
 
 
 def noise_chunk_end(t: int, limit: int) -> int:

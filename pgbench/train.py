@@ -1,12 +1,16 @@
 """Train a policy: collect, estimate, update, record. One loop for every variant.
 
-A *group* is one config run for several seeds at once (stacked weights, one vector env). Each
-seed's numbers are those it would get alone; the group only shares the Python and torch
-overhead, which dominates networks this small. ``pgbench train --seed 0 1 2`` runs a group.
+A *group* is several runs trained at once (stacked weights, one set of sub-envs): the seeds of
+a config, and the arms that differ from it only in estimator, dropout, budget or stopping rule
+(:data:`PER_RUN_FIELDS`). Each seed collects on its own clock and updates when its own batch is
+complete, so each run's numbers are those it would get alone; the group only shares the Python
+and torch overhead, which dominates networks this small. ``pgbench train --seed 0 1 2`` runs a
+group; ``pgbench train-job`` the arms of a suite.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
@@ -28,7 +32,7 @@ from pgbench.io import replace_dir_atomic, staging_dir, write_json_atomic, write
 from pgbench.policies import (PolicySpec, init_policy, init_value, log_prob_and_entropy,
                               value_forward)
 from pgbench.provenance import provenance
-from pgbench.rollout import Batch, GroupCollector
+from pgbench.rollout import Batch, Collector
 
 RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its running reward here
 RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
@@ -54,7 +58,7 @@ class StackedAdam:
         self.params = self.views(self.flat)
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
-        self.t = 0
+        self.t = torch.zeros(self.flat.shape[0], dtype=torch.int64)  # steps taken, per seed
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         """``{name: (S, ...)}`` in this optimiser's layout -> ``(S, P)``."""
@@ -70,17 +74,29 @@ class StackedAdam:
         return out
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v.sqrt() / math.sqrt(bc2)).add_(self.eps)
-        self.flat.addcdiv_(self.m, denom, value=-self.lr / bc1)
+    def step(self, grad: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """One Adam step of the seeds in ``rows`` (default: all), ``grad (len(rows), P)``.
 
-    def keep(self, idx: list[int]) -> None:
+        Each seed counts its own steps: seeds of a group update at different times.
+        """
+        if rows is None:
+            rows = torch.arange(self.flat.shape[0])
+        self.t[rows] += 1
+        b1, b2 = self.betas
+        # torch.optim.Adam's scalar arithmetic, one scalar per seed: the bias corrections in
+        # Python floats, rounded to float32 where they meet the float32 state
+        steps = self.t[rows].tolist()
+        sqrt_bc2 = torch.tensor([math.sqrt(1 - b2**k) for k in steps])[:, None]
+        step_size = torch.tensor([-self.lr / (1 - b1**k) for k in steps])[:, None]
+        m = self.m[rows].lerp_(grad, 1 - b1)
+        v = self.v[rows].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (v.sqrt() / sqrt_bc2).add_(self.eps)
+        self.flat[rows] = self.flat[rows] + m * step_size / denom
+        self.m[rows], self.v[rows] = m, v
+
+    def keep(self, idx) -> None:
         self.flat, self.m, self.v = self.flat[idx].clone(), self.m[idx].clone(), self.v[idx].clone()
+        self.t = self.t[idx].clone()
         self.params = self.views(self.flat)
 
 
@@ -223,6 +239,7 @@ class UpdatePass:
     seeds: torch.Tensor
     index: tuple[np.ndarray, np.ndarray, np.ndarray]
     valid: torch.Tensor
+    rows: torch.Tensor | None = None  # the seeds' rows in the optimisers (set by the trainer)
 
     def __post_init__(self):
         self._index_t = tuple(torch.from_numpy(i) for i in self.index)
@@ -308,7 +325,7 @@ def pad_time(batch: Batch, T: int, tensors: bool = False) -> Batch:
 def _pass_params(opt: StackedAdam, p: UpdatePass, grad: bool = False):
     """The pass's seeds' weights: a ``(B, P)`` copy (a leaf that requires grad when ``grad``)
     and its named views."""
-    flat = opt.flat[p.seeds].requires_grad_(grad)
+    flat = opt.flat[p.rows].requires_grad_(grad)
     return flat, opt.views(flat)
 
 
@@ -320,54 +337,80 @@ def _add_grad(total: torch.Tensor, p: UpdatePass, grad: torch.Tensor) -> None:
         total[p.seeds] += grad
 
 
-class GroupTrainer:
-    """Trains one config for several seeds at once; see the module docstring."""
+#: TrainConfig fields in which the runs of one group may differ: what a seed's estimator, dropout
+#: masks, budget and stopping rule are. Everything else (env, network, optimiser, batch size,
+#: loss) is shared, so the group's seeds share one forward pass, env step and update.
+PER_RUN_FIELDS = ("seed", "variant", "returns", "baseline", "ema_weight", "normalize_advantages",
+                  "gamma", "gae_lambda", "dropout", "total_steps", "stop_when_solved")
+#: A seed whose batch is complete waits at most this fraction of its last round's length for
+#: others to finish theirs, so that they share an update: seeds of ~9-step episodes wait 2
+#: ticks, seeds of 500-step episodes up to 125. Waiting changes no number, only how many
+#: updates (each a fixed cost) the group runs.
+WAIT_FRACTION = 0.25
 
-    def __init__(self, cfg: TrainConfig, seeds: list[int]):
-        self.cfg, self.seeds = cfg, list(seeds)
-        self.spec = policy_spec(cfg)
+
+def group_key(cfg: TrainConfig) -> str:
+    """Runs with the same key can train in one group (see :data:`PER_RUN_FIELDS`). Step-quota
+    runs train alone: their batches' episode counts differ from seed to seed, and the batch
+    statistics (advantage normalisation) would then see padding that depends on the group."""
+    shared = {k: v for k, v in cfg.to_dict().items() if k not in PER_RUN_FIELDS}
+    shared["has_critic"] = cfg.has_critic
+    if cfg.episodes_per_update == 0:
+        shared["seed"] = cfg.seed
+    return json.dumps(shared, sort_keys=True)
+
+
+class GroupTrainer:
+    """Trains several runs (configs differing only in :data:`PER_RUN_FIELDS`) at once.
+
+    Each seed collects its own rounds (see :mod:`pgbench.rollout`) and joins an update as soon as
+    its batch is complete: seeds with short episodes do not wait for long ones, and a seed's
+    numbers are those it gets alone.
+    """
+
+    def __init__(self, cfgs: TrainConfig | list[TrainConfig], seeds: list[int] | None = None):
+        if isinstance(cfgs, TrainConfig):
+            cfgs = [replace(cfgs, seed=s) for s in (seeds if seeds is not None else [cfgs.seed])]
+        keys = {group_key(c) for c in cfgs}
+        if len(keys) != 1:
+            raise ValueError("a group's configs may differ only in " + ", ".join(PER_RUN_FIELDS))
+        self.cfgs, self.cfg = list(cfgs), cfgs[0]
+        self.seeds = [c.seed for c in self.cfgs]
+        cfg = self.cfg
+        self.spec = replace(policy_spec(cfg), dropout=0.0)  # dropout is per seed, below
         streams = [seed_sequences(s) for s in self.seeds]
         init_gens = [torch_generator(ss["init"]) for ss in streams]
         self.opt = StackedAdam(init_policy(self.spec, init_gens), cfg.lr)
-        self.params = self.opt.params
-        self.vparams, self.vopt = None, None
+        self.vopt = None
         if cfg.has_critic:
             self.vopt = StackedAdam(init_value(self.spec, init_gens), cfg.value_lr)
-            self.vparams = self.vopt.params
-        self.collector = GroupCollector(cfg.env_id, self.spec, cfg.envs_per_seed,
-                                        {"env": [s["env"] for s in streams],
-                                         "noise": [s["noise"] for s in streams]})
+        self.collector = Collector(cfg.env_id, self.spec, cfg.envs_per_seed,
+                                   {"env": [s["env"] for s in streams],
+                                    "noise": [s["noise"] for s in streams]},
+                                   dropout=[c.dropout for c in self.cfgs])
         self.logs = [SeedLog(seed=s) for s in self.seeds]
-        self.active = list(range(len(self.seeds)))
+        self.active = np.arange(len(self.seeds))  # seeds still training: the optimisers' rows
         env_spec = check_env_id(cfg.env_id)
         self.threshold = env_spec.reward_threshold
         # Episode-quota groups pad time to the env's step limit for their NumPy estimators (see
-        # pad_time); step-quota seeds train alone (see train_group) and need no padding.
+        # pad_time); step-quota seeds train alone (see group_key) and need no padding.
         self.time_axis = env_spec.max_episode_steps if cfg.episodes_per_update > 0 else None
         self.t0 = time.perf_counter()
 
-    # -- collect ----------------------------------------------------------------------------
-    def collect(self) -> Batch:
-        cfg, rounds = self.cfg, []
-        S = len(self.active)
-        steps = np.zeros(S, dtype=np.int64)
-        episodes = np.zeros(S, dtype=np.int64)
-        while True:
-            if cfg.episodes_per_update > 0:
-                need = episodes < cfg.episodes_per_update
-            else:
-                need = steps < cfg.steps_per_update
-            if not need.any():
-                break
-            batch = self.collector.collect_round(self.params, need)
-            rounds.append(batch)
-            steps += batch.lengths.sum(1)
-            episodes += (batch.lengths > 0).sum(1)
-        return Batch.concat(rounds)
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """The policy weights of the seeds still training, in the order of ``active``."""
+        return self.opt.params
+
+    def _batch_complete(self, g: int) -> bool:
+        episodes, steps = self.collector.finished(g)
+        if self.cfg.episodes_per_update > 0:
+            return episodes >= self.cfg.episodes_per_update
+        return steps >= self.cfg.steps_per_update
 
     # -- record -----------------------------------------------------------------------------
-    def record_episodes(self, batch: Batch) -> None:
-        for k, g in enumerate(self.active):
+    def record_episodes(self, batch: Batch, gs) -> None:
+        for k, g in enumerate(gs):
             log = self.logs[g]
             for e in np.flatnonzero(batch.lengths[k] > 0):
                 length = int(batch.lengths[k, e])
@@ -390,10 +433,41 @@ class GroupTrainer:
                 log.episodes += 1
 
     # -- update -----------------------------------------------------------------------------
-    def update(self, batch: Batch) -> None:
+    def _advantages(self, arrays: Batch, gs, values, final_values, score_sqnorm):
+        """:func:`advantages` of each seed under its own config, ``(S, E, T)``; updates the
+        seeds' running-baseline states."""
+        by_estimator: dict[tuple, list[int]] = {}
+        for k, g in enumerate(gs):
+            c = self.cfgs[g]
+            by_estimator.setdefault((c.returns, c.baseline, c.ema_weight, c.normalize_advantages,
+                                     c.gamma, c.gae_lambda), []).append(k)
+        adv = target = None
+        for ks in by_estimator.values():
+            cfg, idx = self.cfgs[gs[ks[0]]], np.array(ks)
+            part = arrays if len(ks) == len(gs) else replace(
+                arrays, rewards=arrays.rewards[idx], mask=arrays.mask[idx],
+                terminated=arrays.terminated[idx], truncated=arrays.truncated[idx])
+            states = np.array([self.logs[gs[k]].ema_state for k in ks])
+            a, tgt, states = advantages(cfg, part, None if values is None else values[idx],
+                                        None if final_values is None else final_values[idx],
+                                        states, None if score_sqnorm is None else score_sqnorm[idx])
+            for k, state in zip(ks, states):
+                self.logs[gs[k]].ema_state = float(state)
+            if len(ks) == len(gs):
+                return a, tgt
+            if adv is None:
+                adv, target = np.zeros(arrays.mask.shape), np.zeros(arrays.mask.shape)
+            adv[idx], target[idx] = a, tgt
+        return adv, target
+
+    def update(self, batch: Batch, gs) -> None:
+        """One update of seeds ``gs`` (original indices, all still active) on ``batch``."""
         cfg, spec = self.cfg, self.spec
         S = batch.mask.shape[0]
+        rows_of = torch.from_numpy(np.searchsorted(self.active, gs))  # their optimiser rows
         passes = update_passes(batch.mask, UPDATE_BLOCK_ROWS)
+        for p in passes:
+            p.rows = rows_of[p.seeds]
         # NumPy estimators see time padded to a length no other seed sets (see pad_time).
         arrays = pad_time(batch, self.time_axis or batch.mask.shape[-1])
         n_valid = torch.from_numpy(batch.mask.sum((1, 2))).float().clamp(min=1)
@@ -409,18 +483,17 @@ class GroupTrainer:
                 for p, (obs, _, _) in zip(passes, rows):
                     v = value_forward(_pass_params(self.vopt, p)[1], obs, spec)
                     p.scatter_valid(values, v.double().numpy())
-                final_values = value_forward(self.vparams, batch.final_obs, spec).double().numpy()
+                vparams = self.vopt.views(self.vopt.flat[rows_of])
+                final_values = value_forward(vparams, batch.final_obs, spec).double().numpy()
         score_sqnorm = None
-        if cfg.baseline == "optimal":
+        if any(self.cfgs[g].baseline == "optimal" for g in gs):
             from pgbench.gradients import per_episode_grads
 
             full = pad_time(batch, arrays.mask.shape[-1], tensors=True)
-            grads = per_episode_grads(self.params, spec, full, torch.from_numpy(full.mask).float())
+            grads = per_episode_grads(self.opt.views(self.opt.flat[rows_of]), spec, full,
+                                      torch.from_numpy(full.mask).float())
             score_sqnorm = grads.pow(2).sum(-1).double().numpy()
-        states = np.array([self.logs[g].ema_state for g in self.active])
-        adv, target, states = advantages(cfg, arrays, values, final_values, states, score_sqnorm)
-        for k, g in enumerate(self.active):
-            self.logs[g].ema_state = float(states[k])
+        adv, target = self._advantages(arrays, gs, values, final_values, score_sqnorm)
         adv_rows = [torch.from_numpy(p.take(adv)).float() for p in passes]
 
         logp_old = [None] * len(passes)
@@ -431,7 +504,7 @@ class GroupTrainer:
         for _ in range(cfg.update_epochs):
             # One backward per pass: its activations stay small, and each seed's gradient adds
             # up its own blocks in a fixed order.
-            grad = torch.zeros_like(self.opt.flat)
+            grad = torch.zeros(S, self.opt.flat.shape[1])
             losses, mean_entropy = torch.zeros(S), torch.zeros(S)
             for p, (obs, act, masks), adv_p, old in zip(passes, rows, adv_rows, logp_old):
                 flat, sub = _pass_params(self.opt, p, grad=True)
@@ -444,13 +517,13 @@ class GroupTrainer:
                 losses[p.seeds] += loss.detach()
                 mean_entropy[p.seeds] += entropy_p.detach()
             grad_norm = grad.pow(2).sum(1).sqrt()
-            self.opt.step(grad)
+            self.opt.step(grad, rows_of)
 
         value_loss = torch.full((S,), float("nan"))
         if cfg.has_critic:
             target_rows = [torch.from_numpy(p.take(target)).float() for p in passes]
             for _ in range(cfg.value_iters):
-                vgrad = torch.zeros_like(self.vopt.flat)
+                vgrad = torch.zeros(S, self.vopt.flat.shape[1])
                 value_loss = torch.zeros(S)
                 for p, (obs, _, _), target_p in zip(passes, rows, target_rows):
                     flat, sub = _pass_params(self.vopt, p, grad=True)
@@ -458,10 +531,10 @@ class GroupTrainer:
                     per_seed = ((v - target_p).pow(2) * p.valid).sum(1) / n_valid[p.seeds]
                     _add_grad(vgrad, p, torch.autograd.grad(per_seed.sum(), flat)[0])
                     value_loss[p.seeds] += per_seed.detach()
-                self.vopt.step(vgrad)
+                self.vopt.step(vgrad, rows_of)
 
         wall = time.perf_counter() - self.t0
-        per_seed = zip(self.active, (batch.lengths > 0).sum(1).tolist(), losses.tolist(),
+        per_seed = zip(gs, (batch.lengths > 0).sum(1).tolist(), losses.tolist(),
                        grad_norm.tolist(), mean_entropy.tolist(), value_loss.tolist())
         for g, n_episodes_k, loss_k, norm_k, entropy_k, value_loss_k in per_seed:
             log = self.logs[g]
@@ -469,47 +542,67 @@ class GroupTrainer:
                                     entropy_k, value_loss_k, wall))
             log.updates += 1
 
+    def _stop_reason(self, g: int) -> str | None:
+        log, cfg = self.logs[g], self.cfgs[g]
+        if cfg.stop_when_solved and log.solved is not None and (
+                log.solved_last100 is not None
+                or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
+            return "solved"
+        if log.env_steps >= cfg.total_steps:
+            return "budget"
+        return None
+
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_finished=None, progress=None) -> list[SeedLog]:
         """Train until every seed has solved (with stop_when_solved) or spent its budget.
 
-        ``on_finished(log)`` is called as soon as a seed stops, so its results can be written
-        while the others go on.
+        Every tick steps the seeds that are collecting. A seed whose batch is complete waits;
+        the waiting seeds update together once all seeds wait, half of them do, or one has
+        waited :data:`WAIT_FRACTION` of its last round. ``on_finished(log)`` is called as soon
+        as a seed stops, so its results can be written while the others go on; ``progress(self)``
+        after each update.
         """
-        cfg = self.cfg
+        collector = self.collector
         try:
-            while self.active:
-                batch = self.collect()
-                self.record_episodes(batch)
-                self.update(batch)
-                finished = []
-                for g in self.active:
-                    log = self.logs[g]
-                    if cfg.stop_when_solved and log.solved is not None and (
-                            log.solved_last100 is not None
-                            or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
-                        log.stop_reason = "solved"
-                    elif log.env_steps >= cfg.total_steps:
-                        log.stop_reason = "budget"
-                    if log.stop_reason:
-                        finished.append(g)
-                if progress is not None:
-                    progress(self)
+            collector.start(self.active)
+            deadline: dict[int, int] = {}  # waiting seed -> tick by which it is updated
+            tick = 0
+            while len(self.active):
+                ended = collector.tick(self.params, self.active)
+                tick += 1
+                for g in ended.tolist():
+                    if self._batch_complete(g):
+                        deadline[g] = tick + int(WAIT_FRACTION * collector.rounds[g][-1].mask.shape[1])
+                    else:
+                        collector.start([g])
+                if not deadline or (2 * len(deadline) < len(self.active)
+                                    and min(deadline.values()) > tick):
+                    continue
+                gs = np.array(sorted(deadline), dtype=np.int64)
+                deadline.clear()
+                batch = collector.take(gs)
+                self.record_episodes(batch, gs)
+                self.update(batch, gs)
+                finished = [g for g in gs.tolist() if self._set_stop(g)]
                 if finished:
-                    keep = [k for k, g in enumerate(self.active) if g not in finished]
-                    self.active = [self.active[k] for k in keep]
+                    keep = np.flatnonzero(~np.isin(self.active, finished))
+                    self.active = self.active[keep]
                     self.opt.keep(keep)
-                    self.params = self.opt.params
                     if self.vopt is not None:
                         self.vopt.keep(keep)
-                        self.vparams = self.vopt.params
-                    self.collector.set_active(self.active)
-                    for g in finished:
-                        if on_finished is not None:
-                            on_finished(self.logs[g])
+                if progress is not None:
+                    progress(self)
+                for g in finished:
+                    if on_finished is not None:
+                        on_finished(self.logs[g])
+                collector.start([g for g in gs.tolist() if g not in finished])
         finally:
-            self.collector.close()
+            collector.close()
         return self.logs
+
+    def _set_stop(self, g: int) -> bool:
+        self.logs[g].stop_reason = self._stop_reason(g)
+        return self.logs[g].stop_reason is not None
 
 
 # No wall time here: episodes.parquet is bit-identical across reruns of a config and seed.
@@ -563,28 +656,8 @@ def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: d
 def train_group(cfg: TrainConfig, seeds: list[int], out_dirs: list[Path], meta: dict | None = None,
                 show_progress: bool = False) -> list[SeedLog]:
     """Train ``cfg`` for each seed and write ``out_dirs[i]`` for ``seeds[i]`` as it finishes."""
-    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
-    meta = meta or {}
-    prov = provenance(seed_group=list(seeds))
-    t0, c0 = time.perf_counter(), _cpu_seconds()
-    where = dict(zip(seeds, out_dirs))
-
-    def finished(log: SeedLog) -> None:
-        # Seeds of a group share wall and CPU time; each run records the group's total so far
-        # divided by the group size (aggregate sums what belongs to a job).
-        write_run(where[log.seed], cfg, log, meta, prov,
-                  (time.perf_counter() - t0) / len(seeds), (_cpu_seconds() - c0) / len(seeds))
-
-    bar = _ProgressBar(cfg, seeds) if show_progress else None
-    try:
-        if cfg.episodes_per_update > 0:
-            return GroupTrainer(cfg, seeds).run(on_finished=finished, progress=bar)
-        # With a step quota, seeds need different numbers of rounds, so a shared batch would
-        # be padded differently than alone; run them one after another to keep them exact.
-        return [GroupTrainer(cfg, [s]).run(on_finished=finished, progress=bar)[0] for s in seeds]
-    finally:
-        if bar is not None:
-            bar.close()
+    return train_runs([RunRequest(replace(cfg, seed=s), Path(d), meta or {})
+                       for s, d in zip(seeds, out_dirs)], show_progress=show_progress)
 
 
 @dataclass(frozen=True)
@@ -600,24 +673,39 @@ class RunRequest:
 def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[SeedLog]:
     """Train every request; each run directory is written as soon as its run finishes.
 
-    Runs that differ in their seed only train together (see :func:`train_group`); each run's
-    numbers are those it gets alone, whatever else the call trains. Returns the logs in the
-    order of ``requests``.
+    Runs that may share a group (same :func:`group_key`: e.g. the arms of a suite that differ
+    in estimator or dropout only) train in one :class:`GroupTrainer`; each run's numbers are
+    those it gets alone, whatever else the call trains. Returns the logs in request order.
     """
-    groups: dict[str, list[RunRequest]] = {}
-    for r in requests:
-        groups.setdefault(r.cfg.hash(with_seed=False), []).append(r)
-    logs: dict[tuple[str, int], SeedLog] = {}
-    for key, group in groups.items():
-        cfg = replace(group[0].cfg, seed=group[0].cfg.seed)
-        seeds = [r.cfg.seed for r in group]
-        if len(set(seeds)) != len(seeds):
-            raise UserError(f"seed given twice for one config: {seeds}")
-        # the metadata of the group's first request (one arm per config)
-        got = train_group(cfg, seeds, [r.out_dir for r in group], meta=group[0].meta,
-                          show_progress=show_progress)
-        logs.update({(key, log.seed): log for log in got})
-    return [logs[(r.cfg.hash(with_seed=False), r.cfg.seed)] for r in requests]
+    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
+    if len({(r.cfg.hash(), str(r.out_dir)) for r in requests}) != len(requests):
+        raise UserError("the same run is requested twice")
+    prov = provenance(seed_group=sorted({r.cfg.seed for r in requests}))
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(group_key(r.cfg), []).append(i)
+    logs: list[SeedLog | None] = [None] * len(requests)
+    bar = _ProgressBar(requests) if show_progress else None
+    try:
+        for members in groups.values():
+            trainer = GroupTrainer([requests[i].cfg for i in members])
+
+            def finished(log: SeedLog, trainer=trainer, members=members) -> None:
+                # The runs of a call share wall and CPU time; each records the call's total so
+                # far divided by its number of runs (aggregate sums what belongs to a job).
+                i = members[next(k for k, x in enumerate(trainer.logs) if x is log)]
+                r = requests[i]
+                write_run(r.out_dir, r.cfg, log, r.meta, prov,
+                          (time.perf_counter() - t0) / len(requests),
+                          (_cpu_seconds() - c0) / len(requests))
+                logs[i] = log
+
+            trainer.run(on_finished=finished, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return logs
 
 
 def _cpu_seconds() -> float:
@@ -626,22 +714,28 @@ def _cpu_seconds() -> float:
 
 
 class _ProgressBar:
-    """A tqdm bar over the group's env steps, shown only on a terminal."""
+    """A tqdm bar over the env steps of every run of a call, shown only on a terminal; called
+    after each update, it redraws at most a few times a second."""
 
-    def __init__(self, cfg: TrainConfig, seeds):
+    def __init__(self, requests: list[RunRequest]):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=cfg.total_steps * len(seeds), unit="step", unit_scale=True,
-                        desc=f"{cfg.env_id} {cfg.variant}", leave=False)
-        self.done = 0
+        envs = sorted({r.cfg.env_id for r in requests})
+        self.bar = tqdm(total=sum(r.cfg.total_steps for r in requests), unit="step",
+                        unit_scale=True, desc=" ".join(envs), leave=False, mininterval=0.5)
+        self.done, self.before, self.last = 0, 0, 0.0
 
     def __call__(self, trainer: GroupTrainer) -> None:
-        cap = trainer.cfg.total_steps
-        done = sum(cap if log.stop_reason else min(log.env_steps, cap) for log in trainer.logs)
-        solved = sum(log.solved is not None for log in trainer.logs)
-        self.bar.update(done - self.done)
-        self.done = done
-        self.bar.set_postfix(solved=f"{solved}/{len(trainer.logs)}", refresh=False)
+        now = time.perf_counter()
+        if now - self.last < 0.5 and len(trainer.active):
+            return
+        self.last = now
+        done = sum(c.total_steps if log.stop_reason else min(log.env_steps, c.total_steps)
+                   for c, log in zip(trainer.cfgs, trainer.logs))
+        if not len(trainer.active):  # the group is over: count it for good
+            self.before, done = self.before + done, 0
+        self.bar.update(self.before + done - self.done)
+        self.done = self.before + done
 
     def close(self):
         self.bar.close()

@@ -23,7 +23,7 @@ from pgbench.claims import evaluate_claims, load_claims
 from pgbench.cli import main
 from pgbench.gradients import per_episode_grads
 from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy
-from pgbench.rollout import Batch, GroupCollector
+from pgbench.rollout import Batch, Collector
 from pgbench.train import seed_sequences
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -245,10 +245,10 @@ def test_vmap_grads_equal_a_per_episode_backward_loop_on_cartpole_with_dropout()
     spec = PolicySpec(obs_dim=4, act_dim=2, discrete=True, hidden=(16,), dropout=0.5)
     streams = seed_sequences(0)
     params = init_policy(spec, [torch.Generator().manual_seed(0)])
-    collector = GroupCollector("CartPole-v1", spec, 6, {"env": [streams["env"]],
+    collector = Collector("CartPole-v1", spec, 6, {"env": [streams["env"]],
                                                        "noise": [streams["noise"]]})
     try:
-        batch = gs.trim(collector.collect_round(params, np.array([True])), 6)
+        batch = gs.trim(collector.collect_round(params), 6)
     finally:
         collector.close()
     mask = torch.from_numpy(batch.mask[0]).float()

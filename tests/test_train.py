@@ -12,7 +12,7 @@ import torch
 
 from pgbench.cli import main
 from pgbench.config import make_config
-from pgbench.envs import make_vector_env, reset_with_seeds
+from pgbench.envs import SubEnvs
 from pgbench.train import StackedAdam, train_group
 
 
@@ -41,6 +41,48 @@ def test_seed_in_a_group_matches_seed_alone(tmp_path, variant):
     pd.testing.assert_frame_equal(ga, sa)
 
 
+def test_arms_trained_together_match_each_arm_alone(tmp_path):
+    """Arms that differ in estimator and dropout share one group (one forward pass, env step and
+    update per tick); each run's episodes and updates are still those it gets alone, although
+    its seeds now update at different times from the other arm's."""
+    from dataclasses import replace
+
+    from pgbench.train import GroupTrainer, RunRequest, train_runs
+
+    arms = {"vanilla": {"dropout": 0.6}, "rtg_baseline": {"dropout": 0.0, "baseline": "whiten"}}
+    requests = [RunRequest(replace(make_config(v, {"total_steps": 3000, **o}), seed=s),
+                           tmp_path / "together" / v / f"seed{s}")
+                for v, o in arms.items() for s in (0, 2)]
+    trainer = GroupTrainer([r.cfg for r in requests])  # they do make one group
+    trainer.collector.close()
+    train_runs(requests)
+    for r in requests:
+        alone = tmp_path / "alone" / r.cfg.variant / f"seed{r.cfg.seed}"
+        train_group(r.cfg, [r.cfg.seed], [alone])
+        assert (r.out_dir / "episodes.parquet").read_bytes() == (alone / "episodes.parquet").read_bytes()
+        together = pd.read_parquet(r.out_dir / "updates.parquet").drop(columns="wall_s")
+        pd.testing.assert_frame_equal(together, pd.read_parquet(alone / "updates.parquet").drop(columns="wall_s"))
+
+
+def test_stacked_adam_counts_each_seeds_steps():
+    """Seeds that update at different times: stepping rows of the stack one at a time equals a
+    torch.optim.Adam per seed (bias corrections from each seed's own step count)."""
+    torch.manual_seed(1)
+    w = torch.randn(3, 6)
+    opt = StackedAdam({"w": w.clone()}, lr=0.05)
+    theirs = [w[k].clone().requires_grad_(True) for k in range(3)]
+    topts = [torch.optim.Adam([p], lr=0.05) for p in theirs]
+    for rows in ([0, 1, 2], [2], [0, 2], [2], [1]):
+        g = torch.randn(len(rows), 6)
+        opt.step(g, torch.tensor(rows))
+        for k, row in enumerate(rows):
+            theirs[row].grad = g[k].clone()
+            topts[row].step()
+    assert opt.t.tolist() == [2, 2, 4]
+    for k in range(3):
+        torch.testing.assert_close(opt.params["w"][k], theirs[k].detach(), rtol=0, atol=0)
+
+
 def test_stacked_adam_matches_torch_adam():
     torch.manual_seed(0)
     w = torch.randn(3, 4, 5)
@@ -61,9 +103,9 @@ def test_stacked_adam_matches_torch_adam():
     torch.testing.assert_close(opt.params["w"][1], theirs[2].detach(), rtol=0, atol=1e-6)
 
 
-def test_cartpole_vector_reset_equals_single_env_reset():
-    venv = make_vector_env("CartPole-v1", 3)
-    obs = reset_with_seeds(venv, [11, 22, 33])
+def test_cartpole_sub_env_reset_equals_single_env_reset():
+    envs = SubEnvs("CartPole-v1", 4)
+    obs = envs.reset(np.array([3, 0, 2]), [11, 22, 33])
     for i, s in enumerate([11, 22, 33]):
         single, _ = gym.make("CartPole-v1").reset(seed=s)
         np.testing.assert_array_equal(obs[i], single)
@@ -154,14 +196,13 @@ def test_fast_cartpole_step_is_in_use_and_exact():
     """pgbench steps CartPole with Gymnasium's equations minus the auto-reset; that shortcut is
     taken only when it reproduces the installed Gymnasium bit for bit."""
     from pgbench.envs import (_cartpole_step_matches_gymnasium,
-                              _cartpole_step_one_matches_gymnasium, lockstep_step)
+                              _cartpole_step_one_matches_gymnasium)
 
     assert _cartpole_step_matches_gymnasium()
-    # A lone seed's env takes the one-env path exactly when that path is exact here too.
-    venv = make_vector_env("CartPole-v1", 1)
-    one_env_path = "_cartpole_step_one" in lockstep_step(venv).__code__.co_names
-    venv.close()
-    assert one_env_path == _cartpole_step_one_matches_gymnasium()
+    envs = SubEnvs("CartPole-v1", 2)
+    assert envs.cartpole is not None
+    # A lone stepping sub-env takes the one-env path exactly when that path is exact here too.
+    assert envs.one == _cartpole_step_one_matches_gymnasium()
 
 
 def test_update_passes_give_each_seed_its_own_block_widths():
