@@ -17,6 +17,8 @@ from pgbench.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "variants": ("pgbench.variants", "list the registered estimator variants"),
     "train": ("pgbench.train", "train one (env, variant, seed) or a group of seeds"),
+    "train-job": ("pgbench.trainjob", "train every arm of a (suite, env) for a block of seeds "
+                  "(the pipeline's training job)"),
     "aggregate": ("pgbench.aggregate", "turn run directories into tidy summary tables"),
     "claims": ("pgbench.claims", "evaluate the sources' claims on a summary"),
     "report": ("pgbench.report", "render reports/index.html and reports/README.md"),

@@ -1,6 +1,9 @@
-"""The Snakemake pipeline: config validation, a smoke run end to end, kill and rerun."""
+"""The Snakemake pipeline: config validation, its training job (`pgbench train-job`), a smoke run
+end to end, kill and rerun."""
 
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -11,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from pgbench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -73,6 +78,84 @@ def test_dry_run_plans_the_default_suites(tmp_path):
     counts = dict(line.split() for line in res.stdout.splitlines()
                   if line.split()[:1] in (["train"], ["report"], ["aggregate"]) and len(line.split()) == 2)
     assert counts == {"train": "14", "aggregate": "1", "report": "1"}, res.stdout[-3000:]
+
+
+def job_spec(*arms, env="CartPole-v1"):
+    """A `pgbench train-job` spec of seeds 0, 1 writing runs/<arm>/seed<k>; each arm is
+    (arm name, variant, overrides)."""
+    return {"suite": "tiny", "env": env, "arms": [
+        {"arm": arm, "variant": variant, "overrides": overrides,
+         "setting": {k: v for k, v in overrides.items() if k == "dropout"}, "seeds": [0, 1],
+         "out": f"runs/{arm}/seed{{seed}}"} for arm, variant, overrides in arms]}
+
+
+SPEC = job_spec(("a", "vanilla", {"episodes_per_update": 1, "total_steps": 500}))
+ARM = SPEC["arms"][0]
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ('{"suite": "tiny", "arms": [', "is not valid JSON"),
+    ({"suite": "tiny", "env": "CartPole-v1"}, "the spec has no 'arms'; required: suite, env, arms"),
+    ({**SPEC, "arms": []}, "bad arms []; expected a non-empty list"),
+    ({**SPEC, "arms": [{**ARM, "seed": 0}]}, "unknown key 'seed' in arms[0]; accepted: arm, variant"),
+    ({**SPEC, "env": "CartPol-v1"}, "unknown env 'CartPol-v1'"),
+    ({**SPEC, "env": "Taxi-v4"}, "arm 'a': env 'Taxi-v4' has observation space Discrete(500); accepted: 1-D Box"),
+    ({**SPEC, "arms": [{**ARM, "variant": "reinforce++"}]},
+     "arm 'a': unknown variant 'reinforce++'; accepted: vanilla, rtg"),
+    ({**SPEC, "arms": [{**ARM, "overrides": {"lrr": 0.1}}]}, "arm 'a': unknown setting 'lrr'; accepted:"),
+    ({**SPEC, "arms": [{**ARM, "overrides": {**ARM["overrides"], "gamma": 2.0}}]},
+     "arm 'a': bad value gamma=2.0; accepted: a number in [0, 1]"),
+    ({**SPEC, "arms": [{**ARM, "overrides": {"seed": 3}}]}, "set 'seed'; the spec's env, variant"),
+    ({**SPEC, "arms": [{**ARM, "setting": {"drop": 0.5}}]}, "unknown setting 'drop' in arm 'a'"),
+    ({**SPEC, "arms": [{**ARM, "seeds": [0, -1]}]}, "bad seeds [0, -1] of arm 'a'"),
+    ({**SPEC, "arms": [{**ARM, "seeds": [1, 1]}]}, "repeated seed in [1, 1] of arm 'a'"),
+    ({**SPEC, "arms": [{**ARM, "out": "runs/a"}]}, "bad out 'runs/a' of arm 'a'; expected a path containing {seed}"),
+    ({**SPEC, "arms": [ARM, {**ARM, "arm": "b"}]}, "arms 'a' and 'b' have the same config"),
+    ({**SPEC, "arms": [ARM, {**ARM, "variant": "rtg"}]}, "arm 'a' is given twice"),
+    ("@missing.json", "cannot read the spec file 'missing.json'"),
+])
+def test_train_job_bad_spec_is_one_clear_line_and_writes_nothing(tmp_path, monkeypatch, capsys,
+                                                                 spec, needle):
+    monkeypatch.chdir(tmp_path)
+    text = spec if isinstance(spec, str) else json.dumps(spec)
+    assert main(["train-job", "--spec", text]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.startswith("pgbench train-job: error: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_train_job_trains_every_arm_and_records_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    settings = {"episodes_per_update": 1, "total_steps": 500}
+    spec = job_spec(("vanilla__dropout=0.5", "vanilla", {**settings, "dropout": 0.5}),
+                    ("rtg", "rtg", settings))
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    assert main(["train-job", "--spec", f"@{spec_file}", "--skip-existing"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4  # one line per run
+    for arm in spec["arms"]:
+        for seed in (0, 1):
+            info = json.loads((tmp_path / "runs" / arm["arm"] / f"seed{seed}" / "run.json").read_text())
+            assert info["status"] == "complete" and info["config"]["seed"] == seed
+            assert info["config"]["variant"] == arm["variant"]
+            assert {k: info["meta"][k] for k in ("suite", "arm", "setting")} == {
+                "suite": "tiny", "arm": arm["arm"], "setting": {k: str(v) for k, v in arm["setting"].items()}}
+    # meta.command is the `pgbench train` command of the arm: it gives the same bytes.
+    info = json.loads((tmp_path / "runs" / "vanilla__dropout=0.5" / "seed1" / "run.json").read_text())
+    args = shlex.split(info["meta"]["command"])
+    assert args[:2] == ["pgbench", "train"]
+    args[args.index("--out") + 1] = str(tmp_path / "alone" / "seed{seed}")
+    assert main(args[1:]) == 0
+    for seed in (0, 1):
+        assert ((tmp_path / "alone" / f"seed{seed}" / "episodes.parquet").read_bytes()
+                == (tmp_path / "runs" / "vanilla__dropout=0.5" / f"seed{seed}" / "episodes.parquet").read_bytes())
+    # A rerun with --skip-existing touches nothing.
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*")}
+    assert main(["train-job", "--spec", f"@{spec_file}", "--skip-existing"]) == 0
+    assert "every run is complete" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*")} == files
 
 
 def test_lint_is_clean():
