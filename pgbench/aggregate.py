@@ -333,38 +333,48 @@ def curves_table(runs: pd.DataFrame, episodes_by_run: dict[str, pd.DataFrame]) -
 def _benchmark_identity(path: Path, root: Path) -> dict:
     """rule/suite/env/arm/block from a benchmark file path.
 
-    Training jobs write ``.../train/<suite>/<env>/<arm>/block<k>.tsv``; other rules' files give
-    just the rule (the first folder under ``root``, or the file's stem).
+    Training jobs write ``.../train/<suite>/<env>/block<k>.tsv`` (every arm of the env: arm
+    empty); results made before jobs trained every arm have ``.../train/<suite>/<env>/<arm>/
+    block<k>.tsv``. Other rules' files give just the rule (the first folder under ``root``, or
+    the file's stem).
     """
     parts = path.relative_to(root).with_suffix("").parts
     full = path.with_suffix("").parts
     if "train" in full:
         i = len(full) - 1 - full[::-1].index("train")
         rest = full[i + 1:]
-        if len(rest) == 4:
-            return {"rule": "train", "suite": rest[0], "env": rest[1], "arm": rest[2], "block": rest[3]}
+        if len(rest) in (3, 4) and rest[-1].startswith("block"):
+            arm = rest[2] if len(rest) == 4 else ""
+            return {"rule": "train", "suite": rest[0], "env": rest[1], "arm": arm, "block": rest[-1]}
     rule = parts[0] if len(parts) > 1 else path.stem
     return {"rule": rule, "suite": "", "env": "", "arm": "", "block": ""}
 
 
 def _job_seeds(runs: pd.DataFrame, suite: str, env: str, arm: str, block: str) -> tuple[str, float]:
-    """(seeds, env_steps) of a training job: its block's seeds and their summed env steps.
+    """(seeds, env_steps) of a training job: its block's seeds and the env steps of its runs.
 
-    Runs record ``provenance.seed_group``, the seeds trained in one job. The groups of an arm,
-    sorted by their first seed, are taken to be blocks 0, 1, ...; when that cannot be matched the
-    seeds column keeps the block id and env_steps is missing.
+    Runs record ``provenance.seed_group``, the seeds trained in one job. The groups of the job's
+    runs (every arm of the (suite, env), or the one ``arm`` given), less those inside a larger
+    group (a rerun of a killed job trains only the seeds left), sorted by their first seed, are
+    taken to be blocks 0, 1, ...; env_steps sums every run of the block's seeds. When the block
+    cannot be matched the seeds column keeps the block id and env_steps is missing.
     """
-    mine = runs[(runs["suite"] == suite) & (runs["env"] == env) & (runs["arm"] == arm)]
-    groups = sorted({tuple(g) for g in mine["seed_group"] if g}, key=lambda g: (min(g), g))
+    mine = runs[(runs["suite"] == suite) & (runs["env"] == env)]
+    if arm:
+        mine = mine[mine["arm"] == arm]
+    groups = {frozenset(g) for g in mine["seed_group"] if g}
+    blocks = sorted((g for g in groups if not any(g < other for other in groups)),
+                    key=lambda g: (min(g), sorted(g)))
     try:
         k = int(block.removeprefix("block"))
     except ValueError:
         k = -1
-    if not 0 <= k < len(groups):
+    if not 0 <= k < len(blocks):
         return block, math.nan
-    seeds = groups[k]
+    seeds = sorted(blocks[k])
     steps = mine.loc[mine["seed"].isin(seeds), "env_steps"]
-    return ",".join(str(s) for s in seeds), float(steps.sum()) if len(steps) == len(seeds) else math.nan
+    complete = len(steps) == len(seeds) * mine["arm"].nunique()
+    return ",".join(str(s) for s in seeds), float(steps.sum()) if complete else math.nan
 
 
 def compute_table(benchmarks_dir: str | Path | None, runs: pd.DataFrame) -> pd.DataFrame:

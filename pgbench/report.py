@@ -541,7 +541,9 @@ def _compute_section(summary: Summary, palettes: Mapping[str, Mapping[str, str]]
     if not comp.empty:
         comp = comp.sort_values(["rule", "suite", "env", "arm"], kind="stable")
         job_rows = [{"_colour": colour(r["suite"], r["arm"]), "rule": str(r["rule"]),
-                     "suite": str(r["suite"]), "env": str(r["env"]), "arm": str(r["arm"]),
+                     "suite": str(r["suite"]), "env": str(r["env"]),
+                     # a training job trains every arm of its (suite, env) unless it names one
+                     "arm": str(r["arm"]) or ("all arms" if r["rule"] == "train" else ""),
                      "seeds": str(r["seeds"]), "wall": fmt_seconds(r["s"]),
                      "cpu": fmt_seconds(r["cpu_time"]), "rss": fmt_num(r["max_rss"]),
                      "env_steps": fmt_num(r["env_steps"]), "rate": fmt_num(r["steps_per_s"])}

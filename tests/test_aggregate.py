@@ -169,30 +169,52 @@ def test_bad_input_names_the_bad_path(tmp_path):
         _quiet([run])
 
 
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
 def test_compute_table_from_benchmark_files(tmp_path):
-    for seed in range(4):  # two jobs of two seeds each
-        group = [0, 1] if seed < 2 else [2, 3]
-        write_run_dir(tmp_path / "runs" / f"seed{seed}", [10.0] * (seed + 1), lengths=[100] * (seed + 1),
-                      seed=seed, seed_group=group)
-    bench = tmp_path / "benchmarks" / "train" / "slides" / "CartPole-v1" / "vanilla"
+    # Two jobs of two seeds each, every job training both arms. Seed 1 of rtg was finished by
+    # the rerun of a killed job, which trained seed 1 alone: its group [1] is inside [0, 1].
+    for variant in ("vanilla", "rtg"):
+        for seed in range(4):
+            group = ([1] if variant == "rtg" and seed == 1 else [0, 1]) if seed < 2 else [2, 3]
+            n = seed + 1 if variant == "vanilla" else 1
+            write_run_dir(tmp_path / "runs" / variant / f"seed{seed}", [10.0] * n, lengths=[100] * n,
+                          variant=variant, seed=seed, seed_group=group)
+    bench = tmp_path / "benchmarks" / "train" / "slides" / "CartPole-v1"
     bench.mkdir(parents=True)
-    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (bench / "block0.tsv").write_text(header + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
-    (bench / "block1.tsv").write_text(header + "7.0\t0:00:07\t160.0\t300\t100\t110\t0\t1\t90\tNA\n")
-    (tmp_path / "benchmarks" / "aggregate.tsv").write_text(header + "1.0\t0:00:01\t90\t1\t1\t1\t0\t0\t50\t0.9\n")
+    (bench / "block0.tsv").write_text(BENCH_HEADER + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
+    (bench / "block1.tsv").write_text(BENCH_HEADER + "7.0\t0:00:07\t160.0\t300\t100\t110\t0\t1\t90\tNA\n")
+    (tmp_path / "benchmarks" / "aggregate.tsv").write_text(BENCH_HEADER + "1.0\t0:00:01\t90\t1\t1\t1\t0\t0\t50\t0.9\n")
     compute = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
     assert list(compute.columns) == list(aggregate.COMPUTE_COLUMNS)
     train = compute[compute["rule"] == "train"].set_index("seeds")
     assert sorted(train.index) == ["0,1", "2,3"]
-    # job 0,1: seeds ran 1 and 2 episodes of 100 steps -> 300 steps in 2 s
-    assert train.loc["0,1", "env_steps"] == 300
-    assert train.loc["0,1", "steps_per_s"] == pytest.approx(150.0)
+    # job 0,1: vanilla's seeds ran 1 and 2 episodes of 100 steps, rtg's 1 each -> 500 steps in 2 s
+    assert train.loc["0,1", "env_steps"] == 500
+    assert train.loc["0,1", "steps_per_s"] == pytest.approx(250.0)
     assert train.loc["0,1", "max_rss"] == pytest.approx(150.5)
-    assert train.loc["2,3", "env_steps"] == 700
+    assert train.loc["2,3", "env_steps"] == 300 + 400 + 100 + 100
     assert math.isnan(train.loc["2,3", "cpu_time"])
-    assert (train["suite"] == "slides").all() and (train["arm"] == "vanilla").all()
+    assert (train["suite"] == "slides").all() and (train["arm"] == "").all()
     other = compute[compute["rule"] == "aggregate"]
     assert len(other) == 1 and other["seeds"].iloc[0] == ""
+
+
+def test_compute_table_reads_the_older_per_arm_job_layout(tmp_path):
+    for variant in ("vanilla", "rtg"):
+        for seed in range(2):
+            write_run_dir(tmp_path / "runs" / variant / f"seed{seed}", [10.0], lengths=[100],
+                          variant=variant, seed=seed, seed_group=[0, 1])
+    bench = tmp_path / "benchmarks" / "train" / "slides" / "CartPole-v1" / "vanilla"
+    bench.mkdir(parents=True)
+    (bench / "block0.tsv").write_text(BENCH_HEADER + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
+    (bench / "block1.tsv").write_text(BENCH_HEADER + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
+    compute = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
+    rows = compute.set_index("seeds")
+    assert sorted(rows.index) == ["0,1", "block1"]  # vanilla has one block only
+    assert rows.loc["0,1", "arm"] == "vanilla" and rows.loc["0,1", "env_steps"] == 200
+    assert pd.isna(rows.loc["block1", "env_steps"])
 
 
 def test_cli_writes_the_summary_atomically_and_copies_gradstudy(tmp_path, capsys):

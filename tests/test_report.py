@@ -155,6 +155,13 @@ def test_markdown_escape_rules():
     assert block.startswith("````\n") and block.endswith("\n````")
 
 
+def test_compute_section_shows_each_job_training_every_arm(report):
+    readme = (report / "README.md").read_text(encoding="utf-8")
+    jobs = readme.split("### Per Snakemake job", 1)[1]
+    rows = [line for line in jobs.splitlines() if line.startswith("| train ")]
+    assert len(rows) == 2 and all("| all arms |" in row and "0,1,2,3,4" in row for row in rows), rows
+
+
 def test_gradient_study_section_present(report):
     html = (report / "index.html").read_text(encoding="utf-8")
     assert 'id="gradient-study"' in html
