@@ -56,6 +56,7 @@ def with_suite(**changes):
     (with_suite(settings={"total_steps": -5}), ["total_steps", "-5"]),
     (with_suite(settings={"episodes_per_update": 1, "learning_rate": 0.1}), ["learning_rate"]),
     (with_suite(settings={"episodes_per_update": 1, "gamma": 2.0}), ["gamma", "2.0"]),
+    (with_suite(vary={"dropout": [0.5, 0.5]}), ["'vanilla__dropout=0.5'", "same config"]),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, config, needles):
     res = snakemake(tmp_path, "-n", config=config, timeout=120)
@@ -77,7 +78,8 @@ def test_dry_run_plans_the_default_suites(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     counts = dict(line.split() for line in res.stdout.splitlines()
                   if line.split()[:1] in (["train"], ["report"], ["aggregate"]) and len(line.split()) == 2)
-    assert counts == {"train": "14", "aggregate": "1", "report": "1"}, res.stdout[-3000:]
+    # one job per (suite, env, block of seeds): slides 2 blocks of 10, cs234 2 envs, ppo 1
+    assert counts == {"train": "5", "aggregate": "1", "report": "1"}, res.stdout[-3000:]
 
 
 def job_spec(*arms, env="CartPole-v1"):
@@ -176,8 +178,11 @@ def test_smoke_config_runs_end_to_end(tmp_path):
     assert len(claims) > 0
     html = (tmp_path / "results" / "smoke" / "reports" / "index.html").read_text()
     assert "slides-speedup" in html
-    # The job benchmarks reach the summary's compute table.
-    assert len(pd.read_parquet(summary / "compute.parquet")) >= 4
+    # The job benchmarks reach the summary's compute table: one job per (suite, env), every arm.
+    compute = pd.read_parquet(summary / "compute.parquet")
+    assert sorted(compute["suite"]) == ["cs234", "slides"] and (compute["arm"] == "").all()
+    assert list(compute.set_index("suite")["seeds"].sort_index()) == ["0,1", "0,1,2"]
+    assert compute["env_steps"].notna().all()
     # A second run has nothing to do.
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "smoke.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -197,6 +202,22 @@ def test_adding_seeds_runs_only_the_new_ones(tmp_path):
     assert "block1" in res.stdout + res.stderr and "block0.done" not in _jobs_run(res)
 
 
+@pytest.mark.slow
+def test_adding_an_arm_reruns_the_job_and_trains_only_the_new_arm(tmp_path):
+    cfg = with_suite(variants=["vanilla"])
+    assert snakemake(tmp_path, config=cfg).returncode == 0
+    runs = tmp_path / "results/runs/tiny/CartPole-v1"
+    before = {p: p.stat().st_mtime_ns for p in (runs / "vanilla").rglob("*")}
+    cfg["suites"]["tiny"]["variants"] = ["vanilla", "rtg"]  # the job's spec changes
+    res = snakemake(tmp_path, config=cfg)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "block0.done" in _jobs_run(res)
+    assert {p: p.stat().st_mtime_ns for p in (runs / "vanilla").rglob("*")} == before
+    assert (runs / "rtg/seed1/run.json").exists()
+    log = (tmp_path / "logs/train/tiny/CartPole-v1/block0.log").read_text()
+    assert "2 of 4 runs are complete" in log
+
+
 def _jobs_run(res):
     return "\n".join(line for line in (res.stdout + res.stderr).splitlines() if "output:" in line)
 
@@ -212,7 +233,7 @@ def test_killed_job_is_finished_on_rerun_and_finished_runs_are_untouched(tmp_pat
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     # First the fast suite alone, so there are finished runs to protect.
-    fast_marker = tmp_path / "results/runs/fast/CartPole-v1/vanilla/block0.done"
+    fast_marker = tmp_path / "results/runs/fast/CartPole-v1/block0.done"
     res = subprocess.run([*SNAKEMAKE, str(fast_marker.relative_to(tmp_path)), "--directory",
                           str(tmp_path), "--cores", "1", "--configfile", str(path)],
                          capture_output=True, text=True, timeout=300)
@@ -222,15 +243,16 @@ def test_killed_job_is_finished_on_rerun_and_finished_runs_are_untouched(tmp_pat
     proc = subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "1",
                              "--configfile", str(path)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    slow_log = tmp_path / "logs/train/slow/CartPole-v1/vanilla/block0.log"
+    slow_log = tmp_path / "logs/train/slow/CartPole-v1/block0.log"
     deadline = time.time() + 120
     while not slow_log.exists() and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    slow_marker = tmp_path / "results/runs/slow/CartPole-v1/block0.done"
     slow_runs = tmp_path / "results/runs/slow/CartPole-v1/vanilla"
-    assert not (slow_runs / "block0.done").exists()
+    assert not slow_marker.exists()
     # No partial run directory looks complete: each seed dir is either whole or absent.
     for seed_dir in slow_runs.glob("seed*"):
         assert (seed_dir / "run.json").exists() and (seed_dir / "episodes.parquet").exists()
@@ -242,6 +264,6 @@ def test_killed_job_is_finished_on_rerun_and_finished_runs_are_untouched(tmp_pat
     res = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "--configfile",
                           str(path)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (slow_runs / "block0.done").exists()
+    assert slow_marker.exists()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results/runs/fast").rglob("*")} == fast_files
     assert (tmp_path / "reports/index.html").exists()

@@ -2,6 +2,7 @@
 # when the workflow loads: a bad config stops Snakemake before any job runs.
 
 import itertools
+import json
 import os
 import shlex
 
@@ -53,32 +54,40 @@ def arms(suite_cfg):
     return out
 
 
+def run_dir(suite, env, arm, seed):
+    return f"{RESULTS}/runs/{suite}/{env}/{arm}/seed{seed}"
+
+
 def build_train_jobs():
-    """(suite, env, arm, block) -> everything its `pgbench train` call needs."""
+    """(suite, env, block) -> the `pgbench train-job` spec of that job: every arm, the block's seeds."""
     jobs = {}
     for suite, suite_cfg in config["suites"].items():
         if suite_cfg["kind"] != "train":
             continue
-        seeds = seed_list(suite_cfg)
-        per_job = suite_cfg["seeds_per_job"]
+        blocks = {}
+        for seed in seed_list(suite_cfg):
+            blocks.setdefault(seed // suite_cfg["seeds_per_job"], []).append(seed)
         for env, settings in env_settings(suite_cfg).items():
+            env_arms, arm_of_config = [], {}  # config hash (no seed) -> arm
             for variant, setting, arm in arms(suite_cfg):
-                overrides = {**settings, **setting, "env_id": env}
+                overrides = {**settings, **setting}
                 where = f"suite {suite!r}, env {env!r}, variant {variant!r}"
                 try:
                     check_env_id(env)
-                    make_config(variant, overrides)
+                    cfg = make_config(variant, {**overrides, "env_id": env})
                 except UserError as err:
                     raise ConfigError(f"config error in {where}: {err}") from None
-                blocks = {}
-                for seed in seeds:
-                    blocks.setdefault(seed // per_job, []).append(seed)
-                for block, block_seeds in blocks.items():
-                    jobs[(suite, env, arm, str(block))] = dict(
-                        suite=suite, env=env, arm=arm, variant=variant, seeds=block_seeds,
-                        overrides={k: v for k, v in overrides.items() if k != "env_id"},
-                        setting=setting,
-                    )
+                key = cfg.hash(with_seed=False)
+                if key in arm_of_config:
+                    raise ConfigError(f"config error in {where}: arms {arm_of_config[key]!r} and "
+                                      f"{arm!r} have the same config; list each value of a varied "
+                                      "setting once")
+                arm_of_config[key] = arm
+                env_arms.append(dict(arm=arm, variant=variant, overrides=overrides, setting=setting,
+                                     out=run_dir(suite, env, arm, "{seed}")))
+            for block, block_seeds in blocks.items():
+                jobs[(suite, env, str(block))] = dict(
+                    suite=suite, env=env, arms=[{**a, "seeds": block_seeds} for a in env_arms])
     return jobs
 
 
@@ -118,37 +127,31 @@ def gradstudy_args(wildcards):
     raise ValueError(f"no gradstudy settings for {wildcards.env}")
 
 
-def run_dir(job, seed):
-    return f"{RESULTS}/runs/{job['suite']}/{job['env']}/{job['arm']}/seed{seed}"
-
-
 def train_marker(key):
-    suite, env, arm, block = key
-    return f"{RESULTS}/runs/{suite}/{env}/{arm}/block{block}.done"
+    suite, env, block = key
+    return f"{RESULTS}/runs/{suite}/{env}/block{block}.done"
+
+
+def train_job(wildcards):
+    return TRAIN_JOBS[(wildcards.suite, wildcards.env, wildcards.block)]
 
 
 def train_args(wildcards):
-    """The `pgbench train` arguments of one job, as one shell-quoted string."""
-    job = TRAIN_JOBS[(wildcards.suite, wildcards.env, wildcards.arm, wildcards.block)]
-    args = ["--env", job["env"], "--variant", job["variant"], "--seed", *map(str, job["seeds"]),
-            "--out", f"{RESULTS}/runs/{job['suite']}/{job['env']}/{job['arm']}/seed{{seed}}",
-            "--suite", job["suite"], "--arm", job["arm"]]
-    for key, value in sorted(job["overrides"].items()):
-        args += ["--set", f"{key}={setting_value(value)}"]
-    for key, value in sorted(job["setting"].items()):
-        args += ["--setting", f"{key}={setting_value(value)}"]
-    return " ".join(shlex.quote(a) for a in args)
+    """The `pgbench train-job` arguments of one job: its spec as shell-quoted compact JSON."""
+    spec = json.dumps(train_job(wildcards), sort_keys=True, separators=(",", ":"))
+    return f"--spec {shlex.quote(spec)}"
 
 
 def train_runtime(wildcards):
-    """Minutes to ask a cluster for: generous, from the job's env-step budget."""
-    job = TRAIN_JOBS[(wildcards.suite, wildcards.env, wildcards.arm, wildcards.block)]
-    steps = int(job["overrides"].get("total_steps", 500_000)) * len(job["seeds"])
+    """Minutes to ask a cluster for: generous, from the env-step budget of all the job's runs."""
+    steps = sum(int(arm["overrides"].get("total_steps", 500_000)) * len(arm["seeds"])
+                for arm in train_job(wildcards)["arms"])
     return max(10, int(steps / 5_000 / 60 * 3))  # >= 5k steps/s, times 3 for safety
 
 
 def all_run_dirs():
-    return [run_dir(job, seed) for job in TRAIN_JOBS.values() for seed in job["seeds"]]
+    return [run_dir(job["suite"], job["env"], arm["arm"], seed)
+            for job in TRAIN_JOBS.values() for arm in job["arms"] for seed in arm["seeds"]]
 
 
 def final_targets():

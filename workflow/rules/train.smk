@@ -1,18 +1,19 @@
-# One job trains one arm of a suite (a variant with its varied settings) on one env for a block of
-# seeds, in one process: the seeds share the Python/torch overhead, each giving the numbers it
-# would give alone. Each finished seed's run directory appears atomically; a rerun skips the
-# complete ones (--skip-existing), so a killed job loses only its unfinished seeds.
+# One job trains every arm of a suite (each variant with its varied settings) on one env for a
+# block of seeds, in one process (`pgbench train-job`): the runs share the Python/torch overhead,
+# each giving the numbers it would give alone. Each finished run's directory appears atomically;
+# a rerun skips the complete ones (--skip-existing), so a killed job loses only its unfinished
+# runs, and a job whose spec changed trains only the runs that changed or are new.
 
 
 rule train:
     output:
-        touch(f"{RESULTS}/runs/{{suite}}/{{env}}/{{arm}}/block{{block}}.done"),
+        touch(f"{RESULTS}/runs/{{suite}}/{{env}}/block{{block}}.done"),
     params:
         args=train_args,
     log:
-        f"{LOGS}/train/{{suite}}/{{env}}/{{arm}}/block{{block}}.log",
+        f"{LOGS}/train/{{suite}}/{{env}}/block{{block}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{suite}}/{{env}}/{{arm}}/block{{block}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{suite}}/{{env}}/block{{block}}.tsv"
     threads: 1
     conda:
         "../../environment.yml"
@@ -22,7 +23,6 @@ rule train:
     wildcard_constraints:
         suite="[^/]+",
         env="[^/]+",
-        arm="[^/]+",
         block=r"\d+",
     shell:
-        "pgbench train {params.args} --skip-existing > {log} 2>&1"
+        "pgbench train-job {params.args} --skip-existing > {log} 2>&1"
