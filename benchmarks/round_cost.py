@@ -45,18 +45,19 @@ def trainer(policy: str, S: int, dropout: float) -> GroupTrainer:
 def time_case(policy: str, S: int, dropout: float, rounds: int) -> tuple[float, float, float]:
     """(update us, collect us, mean episode length) per round."""
     tr = trainer(policy, S, dropout)
-    batches = [tr.collect() for _ in range(rounds)]
+    everyone = np.arange(S)
+    batches = [tr.collector.collect_round(tr.params) for _ in range(rounds)]
     length = float(np.mean([b.lengths.mean() for b in batches]))
     for b in batches[:3]:  # warm-up
-        tr.update(b)
+        tr.update(b, everyone)
     t0 = time.perf_counter()
     for b in batches:
-        tr.update(b)
+        tr.update(b, everyone)
     update = (time.perf_counter() - t0) / rounds
     tr = trainer(policy, S, dropout)  # collect with the unchanged policy again
     t0 = time.perf_counter()
     for _ in range(rounds):
-        tr.collect()
+        tr.collector.collect_round(tr.params)
     collect = (time.perf_counter() - t0) / rounds
     return 1e6 * update, 1e6 * collect, length
 

@@ -48,8 +48,9 @@ class Batch:
     dropout_masks: list[torch.Tensor] | None
 
     @staticmethod
-    def concat(rounds: list["Batch"]) -> "Batch":
-        """Join rounds along the episode axis, padding time to the longest."""
+    def concat(rounds: list["Batch"], axis: int = 1) -> "Batch":
+        """Join batches along the episode axis (``axis=1``: rounds of the same seeds) or the seed
+        axis (``axis=0``: seeds with as many episode slots), padding time to the longest."""
         if len(rounds) == 1:
             return rounds[0]
         T = max(b.mask.shape[-1] for b in rounds)
@@ -68,37 +69,19 @@ class Batch:
 
         masks = None
         if rounds[0].dropout_masks is not None:
-            masks = [torch.cat([pad_t(b.dropout_masks[i], 2) for b in rounds], 1)
+            masks = [torch.cat([pad_t(b.dropout_masks[i], 2) for b in rounds], axis)
                      for i in range(len(rounds[0].dropout_masks))]
         return Batch(
-            obs=torch.cat([pad_t(b.obs, 2) for b in rounds], 1),
-            actions=torch.cat([pad_t(b.actions, 2) for b in rounds], 1),
-            rewards=np.concatenate([pad_t(b.rewards, 2) for b in rounds], 1),
-            mask=np.concatenate([pad_t(b.mask, 2) for b in rounds], 1),
-            terminated=np.concatenate([b.terminated for b in rounds], 1),
-            truncated=np.concatenate([b.truncated for b in rounds], 1),
-            lengths=np.concatenate([b.lengths for b in rounds], 1),
-            final_obs=torch.cat([b.final_obs for b in rounds], 1),
+            obs=torch.cat([pad_t(b.obs, 2) for b in rounds], axis),
+            actions=torch.cat([pad_t(b.actions, 2) for b in rounds], axis),
+            rewards=np.concatenate([pad_t(b.rewards, 2) for b in rounds], axis),
+            mask=np.concatenate([pad_t(b.mask, 2) for b in rounds], axis),
+            terminated=np.concatenate([b.terminated for b in rounds], axis),
+            truncated=np.concatenate([b.truncated for b in rounds], axis),
+            lengths=np.concatenate([b.lengths for b in rounds], axis),
+            final_obs=torch.cat([b.final_obs for b in rounds], axis),
             dropout_masks=masks,
         )
-
-
-@dataclass
-class Round:
-    """One finished round of one seed: ``n`` episodes, time trimmed to the longest (``L``),
-    zero past each episode's end. NumPy arrays: obs ``(n, L, obs_dim)``, actions ``(n, L[, a])``,
-    rewards and mask ``(n, L)``, terminated, truncated, lengths ``(n,)``, final_obs
-    ``(n, obs_dim)``, dropout masks ``(n, L, hidden_l)`` per hidden layer (or None)."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    mask: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    lengths: np.ndarray
-    final_obs: np.ndarray
-    dropout_masks: list[np.ndarray] | None
 
 
 class Collector:
@@ -145,7 +128,8 @@ class Collector:
         self.terminated = np.zeros(N, dtype=bool)
         self.truncated = np.zeros(N, dtype=bool)
         self.final_obs = np.zeros((N, d), dtype=np.float32)
-        self.rounds: list[list[Round]] = [[] for _ in range(G)]  # finished, not yet taken
+        self.rounds: list[list[Batch]] = [[] for _ in range(G)]  # copied out, not yet taken
+        self.in_buffers = np.zeros(G, dtype=bool)  # a finished round, not taken, in the buffers
         self._rows_key, self._sub = None, None
 
     def close(self) -> None:
@@ -155,12 +139,15 @@ class Collector:
     def start(self, gs) -> None:
         """Begin a round for each seed of ``gs`` (none may be in one)."""
         n = self.n
-        for g in gs:
-            sub = np.arange(g * n, (g + 1) * n)
-            seeds = self.reset_rngs[g].integers(0, 2**31 - 1, size=n)
-            self.cur[sub] = self.env.reset(sub, seeds)
         gs = np.asarray(gs, dtype=np.int64)
+        if len(gs) == 0:
+            return
+        for g in gs[self.in_buffers[gs]].tolist():  # its last round is needed: copy it out first
+            self.rounds[g].append(self._gather(np.array([g])))
+        self.in_buffers[gs] = False
         sub = (gs[:, None] * n + np.arange(n)).ravel()
+        seeds = [s for g in gs.tolist() for s in self.reset_rngs[g].integers(0, 2**31 - 1, size=n)]
+        self.cur[sub] = self.env.reset(sub, seeds)
         self.running[gs] = True
         self.t[gs] = 0
         self.chunk_end[gs] = 0
@@ -174,8 +161,9 @@ class Collector:
         step_g = rows[self.running[rows]]
         if len(step_g) == 0:
             return step_g
-        for g in step_g[self.t[step_g] == self.chunk_end[step_g]].tolist():
-            self._draw(g)
+        due = step_g[self.t[step_g] == self.chunk_end[step_g]]
+        if len(due):
+            self._draw(due)
         key = rows.tobytes()
         if key != self._rows_key:  # the sub-envs of `rows`, cached while the rows stay the same
             self._rows_key, self._sub = key, (rows[:, None] * n + np.arange(n)).ravel()
@@ -215,90 +203,104 @@ class Collector:
             self._finish(g)
         return gs
 
-    def _draw(self, g: int) -> None:
-        """Seed ``g``'s next chunk of action noise (and dropout masks), from its own generator.
+    def _draw(self, gs: np.ndarray) -> None:
+        """The next chunk of action noise (and dropout masks) of each seed of ``gs``, each drawn
+        from the seed's own generator.
 
-        Discrete policies draw the action's uniform and the dropout uniforms in one call.
+        Discrete policies draw the action's uniform and the dropout uniforms in one call per
+        seed. Seeds at the same step with the same dropout write their chunks together.
         """
         spec, n, T = self.spec, self.n, self.T
-        t0 = int(self.t[g])
-        t1 = noise_chunk_end(t0, T)
-        c, sub = t1 - t0, slice(g * n, (g + 1) * n)
-        widths = self.widths if self.p[g] > 0 else []
-        uniforms = (1 if spec.discrete else 0) + sum(widths)
-        gen = self.noise_gens[g]
-        u = torch.rand(c, n, uniforms, generator=gen) if uniforms else None
-        noise = u[..., :1] if spec.discrete else torch.randn(c, n, spec.act_dim, generator=gen)
-        self.noise.view(-1, T, spec.noise_dim)[sub, t0:t1] = noise.transpose(0, 1)
-        if widths:
-            keep = 1.0 - float(self.p[g])
-            parts = torch.split(u[..., uniforms - sum(widths):], widths, dim=-1)
-            for buf, part in zip(self.drop, parts):
-                buf.view(-1, T, buf.shape[1])[sub, t0:t1] = ((part < keep).float() / keep).transpose(0, 1)
-        self.chunk_end[g] = t1
+        batches: dict[tuple[int, float], list[int]] = {}
+        for g, t0, p in zip(gs.tolist(), self.t[gs].tolist(), self.p[gs].tolist()):
+            batches.setdefault((t0, p), []).append(g)
+        for (t0, p), members in batches.items():
+            t1 = noise_chunk_end(t0, T)
+            c, k = t1 - t0, len(members)
+            widths = self.widths if p > 0 else []
+            uniforms = (1 if spec.discrete else 0) + sum(widths)
+            u = torch.empty(k, c, n, uniforms)
+            z = None if spec.discrete else torch.empty(k, c, n, spec.act_dim)
+            for i, g in enumerate(members):
+                gen = self.noise_gens[g]
+                if uniforms:
+                    torch.rand(c, n, uniforms, generator=gen, out=u[i])
+                if z is not None:
+                    torch.randn(c, n, spec.act_dim, generator=gen, out=z[i])
+            members = np.array(members)
+            # rows of the members' sub-envs at steps t0 .. t1 - 1, sub-env-major: (k, n, c)
+            index = torch.from_numpy(((members[:, None] * n + np.arange(n))[..., None] * T
+                                      + np.arange(t0, t1)).ravel())
+            noise = u[..., :1] if spec.discrete else z
+            self.noise[index] = noise.transpose(1, 2).reshape(-1, spec.noise_dim)
+            if widths:
+                keep = 1.0 - p
+                parts = torch.split(u[..., uniforms - sum(widths):], widths, dim=-1)
+                for buf, part in zip(self.drop, parts):
+                    buf[index] = ((part < keep).float() / keep).transpose(1, 2).reshape(-1, buf.shape[1])
+            self.chunk_end[members] = t1
 
     def _finish(self, g: int) -> None:
-        """Copy seed ``g``'s finished round out of the buffers."""
-        n, T, L = self.n, self.T, int(self.t[g])
-        sub = slice(g * n, (g + 1) * n)
-        lengths = self.lengths[sub].copy()
-        valid = np.arange(L)[None, :] < lengths[:, None]  # (n, L)
-
-        def rows(buf):  # (n, L, ...) of a (N*T, ...) buffer, zero past each episode's end
-            x = buf.reshape(-1, T, *buf.shape[1:])[sub, :L]
-            return np.where(valid.reshape(n, L, *([1] * (x.ndim - 2))), x, 0).astype(buf.dtype)
-
-        self.rounds[g].append(Round(
-            obs=rows(self.obs), actions=rows(self.act), rewards=rows(self.rew), mask=valid,
-            terminated=self.terminated[sub].copy(), truncated=self.truncated[sub].copy(),
-            lengths=lengths, final_obs=self.final_obs[sub].copy(),
-            dropout_masks=[rows(m.numpy()) for m in self.drop] if self.widths else None,
-        ))
+        """Seed ``g``'s round ended: its steps stay in the buffers until taken or restarted."""
         self.running[g] = False
+        self.in_buffers[g] = True
+
+    def round_length(self, g: int) -> int:
+        """Steps of seed ``g``'s last round (its longest episode)."""
+        return int(self.t[g])
 
     def finished(self, g: int) -> tuple[int, int]:
         """(episodes, env steps) in seed ``g``'s finished rounds not yet taken."""
         rounds = self.rounds[g]
-        return len(rounds) * self.n, int(sum(r.lengths.sum() for r in rounds))
+        episodes = len(rounds) * self.n
+        steps = int(sum(r.lengths.sum() for r in rounds))
+        if self.in_buffers[g]:
+            episodes += self.n
+            steps += int(self.lengths[g * self.n:(g + 1) * self.n].sum())
+        return episodes, steps
+
+    def _gather(self, gs: np.ndarray) -> Batch:
+        """The rounds in the buffers of seeds ``gs`` as a batch ``(len(gs), n, T)``, ``T`` the
+        longest of them, zero past each episode's end."""
+        n, T = self.n, max(1, int(self.t[gs].max()))
+        sub = gs[:, None] * n + np.arange(n)  # (S, n)
+        lengths = self.lengths[sub]
+        valid = np.arange(T) < lengths[..., None]  # (S, n, T)
+        index = sub[..., None] * self.T + np.arange(T)
+
+        def rows(buf):  # (S, n, T, ...) of a (N*T, ...) buffer
+            x = buf[index]
+            return np.where(valid.reshape(*valid.shape, *([1] * (x.ndim - 3))), x, 0).astype(
+                buf.dtype, copy=False)
+
+        masks = None
+        if self.widths:  # the big ones: gathered in torch, and zeroed by a product (they are >= 0)
+            flat, keep = torch.from_numpy(index.ravel()), torch.from_numpy(valid[..., None]).float()
+            masks = [m.index_select(0, flat).view(*valid.shape, -1).mul_(keep) for m in self.drop]
+        return Batch(
+            obs=torch.from_numpy(rows(self.obs)), actions=torch.from_numpy(rows(self.act)),
+            rewards=rows(self.rew), mask=valid, terminated=self.terminated[sub],
+            truncated=self.truncated[sub], lengths=lengths,
+            final_obs=torch.from_numpy(self.final_obs[sub]),
+            dropout_masks=masks,
+        )
 
     def take(self, gs) -> Batch:
         """The finished rounds of seeds ``gs`` as one batch ``(len(gs), E, T)``, in round order,
-        time padded to the longest episode; the seeds' round lists are emptied."""
-        rounds = [self.rounds[g] for g in gs]
-        S, n = len(gs), self.n
-        E = n * max(len(r) for r in rounds)
-        T = max(1, max(r.mask.shape[1] for rs in rounds for r in rs))
-
-        def stack(get, padded=True):  # each round's get(round), (n, [L,] ...), into (S, E, [T,] ...)
-            first = get(rounds[0][0])
-            out = np.zeros((S, E, *((T,) if padded else ()), *first.shape[1 + padded:]),
-                           dtype=first.dtype)
-            for k, rs in enumerate(rounds):
-                for j, r in enumerate(rs):
-                    x = get(r)
-                    if padded:
-                        out[k, j * n:(j + 1) * n, :x.shape[1]] = x
-                    else:
-                        out[k, j * n:(j + 1) * n] = x
-            return out
-
-        masks = None
-        if self.widths:
-            masks = [torch.from_numpy(stack(lambda r, i=i: r.dropout_masks[i]))
-                     for i in range(len(self.widths))]
-        batch = Batch(
-            obs=torch.from_numpy(stack(lambda r: r.obs)),
-            actions=torch.from_numpy(stack(lambda r: r.actions)),
-            rewards=stack(lambda r: r.rewards),
-            mask=stack(lambda r: r.mask),
-            terminated=stack(lambda r: r.terminated, padded=False),
-            truncated=stack(lambda r: r.truncated, padded=False),
-            lengths=stack(lambda r: r.lengths, padded=False),
-            final_obs=torch.from_numpy(stack(lambda r: r.final_obs, padded=False)),
-            dropout_masks=masks,
-        )
-        for g in gs:
-            self.rounds[g] = []
+        time padded to the longest episode. Every seed must have as many rounds."""
+        gs = np.asarray(gs, dtype=np.int64)
+        if not any(self.rounds[g] for g in gs.tolist()):  # one round each, in the buffers
+            batch = self._gather(gs)
+        else:
+            per_seed = [Batch.concat(self.rounds[g] + ([self._gather(np.array([g]))]
+                                                        if self.in_buffers[g] else []))
+                        for g in gs.tolist()]
+            if len({b.mask.shape[1] for b in per_seed}) != 1:
+                raise ValueError("seeds taken together need as many episodes each")
+            batch = Batch.concat(per_seed, axis=0)
+            for g in gs.tolist():
+                self.rounds[g] = []
+        self.in_buffers[gs] = False
         return batch
 
     def collect_round(self, params, gs=None) -> Batch:
