@@ -204,41 +204,34 @@ class Collector:
         return gs
 
     def _draw(self, gs: np.ndarray) -> None:
-        """The next chunk of action noise (and dropout masks) of each seed of ``gs``, each drawn
-        from the seed's own generator.
-
-        Discrete policies draw the action's uniform and the dropout uniforms in one call per
-        seed. Seeds at the same step with the same dropout write their chunks together.
-        """
+        """The next chunk of action noise (and dropout masks) of each seed of ``gs``, drawn from
+        the seed's own generator. Discrete policies draw the action's uniform and the dropout
+        uniforms in one call."""
         spec, n, T = self.spec, self.n, self.T
-        batches: dict[tuple[int, float], list[int]] = {}
         for g, t0, p in zip(gs.tolist(), self.t[gs].tolist(), self.p[gs].tolist()):
-            batches.setdefault((t0, p), []).append(g)
-        for (t0, p), members in batches.items():
             t1 = noise_chunk_end(t0, T)
-            c, k = t1 - t0, len(members)
+            c, gen = t1 - t0, self.noise_gens[g]
             widths = self.widths if p > 0 else []
             uniforms = (1 if spec.discrete else 0) + sum(widths)
-            u = torch.empty(k, c, n, uniforms)
-            z = None if spec.discrete else torch.empty(k, c, n, spec.act_dim)
-            for i, g in enumerate(members):
-                gen = self.noise_gens[g]
-                if uniforms:
-                    torch.rand(c, n, uniforms, generator=gen, out=u[i])
-                if z is not None:
-                    torch.randn(c, n, spec.act_dim, generator=gen, out=z[i])
-            members = np.array(members)
-            # rows of the members' sub-envs at steps t0 .. t1 - 1, sub-env-major: (k, n, c)
-            index = torch.from_numpy(((members[:, None] * n + np.arange(n))[..., None] * T
-                                      + np.arange(t0, t1)).ravel())
-            noise = u[..., :1] if spec.discrete else z
-            self.noise[index] = noise.transpose(1, 2).reshape(-1, spec.noise_dim)
+            u = torch.rand(c, n, uniforms, generator=gen) if uniforms else None
+            noise = u[..., :1] if spec.discrete else torch.randn(c, n, spec.act_dim, generator=gen)
+            masks = []
             if widths:
                 keep = 1.0 - p
-                parts = torch.split(u[..., uniforms - sum(widths):], widths, dim=-1)
-                for buf, part in zip(self.drop, parts):
-                    buf[index] = ((part < keep).float() / keep).transpose(1, 2).reshape(-1, buf.shape[1])
-            self.chunk_end[members] = t1
+                masks = torch.split((u[..., uniforms - sum(widths):] < keep).float() / keep,
+                                    widths, dim=-1)
+            if n == 1:  # the seed's rows are one run of the buffers
+                rows = slice(g * T + t0, g * T + t1)
+                self.noise[rows] = noise[:, 0]
+                for buf, m in zip(self.drop, masks):
+                    buf[rows] = m[:, 0]
+            else:  # rows of its sub-envs at steps t0 .. t1 - 1, sub-env-major
+                rows = torch.from_numpy(((g * n + np.arange(n))[:, None] * T
+                                         + np.arange(t0, t1)).ravel())
+                self.noise[rows] = noise.transpose(0, 1).reshape(-1, spec.noise_dim)
+                for buf, m in zip(self.drop, masks):
+                    buf[rows] = m.transpose(0, 1).reshape(-1, buf.shape[1])
+            self.chunk_end[g] = t1
 
     def _finish(self, g: int) -> None:
         """Seed ``g``'s round ended: its steps stay in the buffers until taken or restarted."""

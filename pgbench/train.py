@@ -60,6 +60,7 @@ class StackedAdam:
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
         self.t = torch.zeros(self.flat.shape[0], dtype=torch.int64)  # steps taken, per seed
+        self._table = None
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         """``{name: (S, ...)}`` in this optimiser's layout -> ``(S, P)``."""
@@ -82,18 +83,27 @@ class StackedAdam:
         """
         if rows is None:
             rows = torch.arange(self.flat.shape[0])
-        self.t[rows] += 1
+        t = self.t[rows] + 1
+        self.t[rows] = t
         b1, b2 = self.betas
-        # torch.optim.Adam's scalar arithmetic, one scalar per seed: the bias corrections in
-        # Python floats, rounded to float32 where they meet the float32 state
-        steps = self.t[rows].tolist()
-        sqrt_bc2 = torch.tensor([math.sqrt(1 - b2**k) for k in steps])[:, None]
-        step_size = torch.tensor([-self.lr / (1 - b1**k) for k in steps])[:, None]
+        corrections = self._corrections(int(t.max()))[t]
+        sqrt_bc2, step_size = corrections[:, :1], corrections[:, 1:]
         m = self.m[rows].lerp_(grad, 1 - b1)
         v = self.v[rows].mul_(b2).addcmul_(grad, grad, value=1 - b2)
         denom = (v.sqrt() / sqrt_bc2).add_(self.eps)
         self.flat[rows] = self.flat[rows] + m * step_size / denom
         self.m[rows], self.v[rows] = m, v
+
+    def _corrections(self, t_max: int) -> torch.Tensor:
+        """Row k: sqrt(1 - beta2^k) and -lr / (1 - beta1^k), the scalars torch.optim.Adam uses
+        at step k, computed as it does in Python floats and rounded to float32 (where they meet
+        the float32 state). Extended as seeds take more steps."""
+        if self._table is None or len(self._table) <= t_max:
+            b1, b2 = self.betas
+            n = max(1024, 2 * t_max)
+            self._table = torch.tensor([[math.sqrt(1 - b2**k), -self.lr / (1 - b1**k) if k else 0.0]
+                                        for k in range(n)])
+        return self._table
 
     def keep(self, idx) -> None:
         self.flat, self.m, self.v = self.flat[idx].clone(), self.m[idx].clone(), self.v[idx].clone()
@@ -272,6 +282,18 @@ def update_passes(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS) -> list
     S, E, T = mask.shape
     flat = mask.reshape(S, E * T)
     n_valid = flat.sum(1)
+    if E == 1 and n_valid.max(initial=0) <= block_rows:  # one block each (one-episode updates)
+        passes = []
+        width = np.maximum(MIN_BLOCK_ROWS, 2 ** np.ceil(np.log2(np.maximum(n_valid, 1))).astype(np.int64))
+        for w in np.unique(width[n_valid > 0]).tolist():
+            seeds = np.flatnonzero((width == w) & (n_valid > 0))
+            pos = np.arange(w)
+            valid = pos[None, :] < n_valid[seeds, None]  # (B, W)
+            index = (np.repeat(seeds[:, None], w, axis=1), np.zeros((len(seeds), w), dtype=np.int64),
+                     np.where(valid, pos[None, :], 0))  # padding: the first step
+            passes.append(UpdatePass(0, torch.from_numpy(seeds), index,
+                                     torch.from_numpy(valid.astype(np.float32))))
+        return passes
     # Each seed's flat step indices, valid ones first and in order (one episode: a prefix).
     order = (np.broadcast_to(np.arange(E * T), flat.shape) if E == 1
              else np.argsort(~flat, axis=1, kind="stable"))
@@ -517,7 +539,8 @@ class GroupTrainer:
                 loss = policy_loss(cfg, logp, adv_p, p.valid, n_episodes[p.seeds], old,
                                    n_valid[p.seeds])
                 entropy_p = (entropy * p.valid).sum(1) / n_valid[p.seeds]  # this block's share
-                objective = (loss - cfg.entropy_coef * entropy_p).sum()
+                # (without an entropy bonus, the backward skips the entropy's branch)
+                objective = (loss - cfg.entropy_coef * entropy_p).sum() if cfg.entropy_coef else loss.sum()
                 _add_grad(grad, p, torch.autograd.grad(objective, flat)[0])
                 losses[p.seeds] += loss.detach()
                 mean_entropy[p.seeds] += entropy_p.detach()
