@@ -64,6 +64,26 @@ def test_arms_trained_together_match_each_arm_alone(tmp_path):
         pd.testing.assert_frame_equal(together, pd.read_parquet(alone / "updates.parquet").drop(columns="wall_s"))
 
 
+@pytest.mark.parametrize("wait, share", [(0.0, 1.0), (2.0, 1.0)])
+def test_when_seeds_update_changes_no_number(tmp_path, monkeypatch, wait, share):
+    """Updating each seed as soon as its episode ends (no waiting), or only once all four seeds
+    of its group wait (as in lockstep rounds), only reorders the group's work: every seed's
+    episodes and updates are those of the default schedule."""
+    import pgbench.train as train_module
+
+    cfgs = {"vanilla": {"dropout": 0.6}, "rtg_baseline": {"dropout": 0.0}}
+    default = {v: train(tmp_path, f"default_{v}", v, seeds=(0, 1, 2, 3), total_steps=2000, **o)
+               for v, o in cfgs.items()}
+    monkeypatch.setattr(train_module, "WAIT_FRACTION", wait)
+    monkeypatch.setattr(train_module, "READY_SHARE", share)
+    for v, o in cfgs.items():
+        other = train(tmp_path, f"other_{v}", v, seeds=(0, 1, 2, 3), total_steps=2000, **o)
+        for a, b in zip(default[v], other):
+            assert (a / "episodes.parquet").read_bytes() == (b / "episodes.parquet").read_bytes()
+            pd.testing.assert_frame_equal(pd.read_parquet(a / "updates.parquet").drop(columns="wall_s"),
+                                          pd.read_parquet(b / "updates.parquet").drop(columns="wall_s"))
+
+
 def test_stacked_adam_counts_each_seeds_steps():
     """Seeds that update at different times: stepping rows of the stack one at a time equals a
     torch.optim.Adam per seed (bias corrections from each seed's own step count)."""
