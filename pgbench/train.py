@@ -708,7 +708,7 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
     if len({(r.cfg.hash(), str(r.out_dir)) for r in requests}) != len(requests):
         raise UserError("the same run is requested twice")
     prov = provenance(seed_group=sorted({r.cfg.seed for r in requests}))
-    t0, c0 = time.perf_counter(), _cpu_seconds()
+    shares = _Shares(len(requests))
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(requests):
         groups.setdefault(group_key(r.cfg), []).append(i)
@@ -717,15 +717,12 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
     try:
         for members in groups.values():
             trainer = GroupTrainer([requests[i].cfg for i in members])
+            shares.start(members)
 
             def finished(log: SeedLog, trainer=trainer, members=members) -> None:
-                # The runs of a call share wall and CPU time; each records the call's total so
-                # far divided by its number of runs (aggregate sums what belongs to a job).
                 i = members[next(k for k, x in enumerate(trainer.logs) if x is log)]
                 r = requests[i]
-                write_run(r.out_dir, r.cfg, log, r.meta, prov,
-                          (time.perf_counter() - t0) / len(requests),
-                          (_cpu_seconds() - c0) / len(requests))
+                write_run(r.out_dir, r.cfg, log, r.meta, prov, *shares.stop(i))
                 logs[i] = log
 
             trainer.run(on_finished=finished, progress=bar)
@@ -733,6 +730,37 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
         if bar is not None:
             bar.close()
     return logs
+
+
+class _Shares:
+    """Each run's share of the wall and CPU time of a call that trains several runs at once:
+    every stretch of time is split equally among the runs training during it (time when none
+    is, such as start-up, goes to the next ones). The shares add up to the call's time."""
+
+    def __init__(self, n: int):
+        self.wall, self.cpu = [0.0] * n, [0.0] * n
+        self.active: set[int] = set()
+        self.last = (time.perf_counter(), _cpu_seconds())
+
+    def _split(self) -> None:
+        if not self.active:
+            return  # carried over to the runs that start next
+        now = (time.perf_counter(), _cpu_seconds())
+        wall, cpu = ((a - b) / len(self.active) for a, b in zip(now, self.last))
+        for i in self.active:
+            self.wall[i] += wall
+            self.cpu[i] += cpu
+        self.last = now
+
+    def start(self, runs) -> None:
+        self._split()
+        self.active.update(runs)
+
+    def stop(self, i: int) -> tuple[float, float]:
+        """Run ``i`` is done: its (wall, CPU) seconds."""
+        self._split()
+        self.active.discard(i)
+        return self.wall[i], self.cpu[i]
 
 
 def _cpu_seconds() -> float:

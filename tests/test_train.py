@@ -246,3 +246,25 @@ def test_update_passes_give_each_seed_its_own_block_widths():
                 assert [(j, w) for j, w, _ in seen[k]] == list(enumerate(block_widths(mask[k].sum(), block_rows)))
                 steps = [step for _, _, rows in seen[k] for step in rows]
                 assert steps == list(zip(*np.nonzero(mask[k])))
+
+
+def test_runs_share_their_jobs_time_among_the_runs_training_at_each_moment(monkeypatch):
+    """Runs trained together split each stretch of time equally among those still training; the
+    shares add up to the job's time (start-up goes to the first runs)."""
+    import pgbench.train as train_module
+
+    clock = iter([0.0, 10.0, 16.0, 22.0])  # the readings, in order
+    now = [0.0]
+
+    def tick():
+        now[0] = next(clock)
+        return now[0]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", tick)
+    monkeypatch.setattr(train_module, "_cpu_seconds", lambda: now[0] / 2)
+    shares = train_module._Shares(3)          # t=0
+    shares.start([0, 1])                      # (nobody trained yet: no reading)
+    assert shares.stop(0) == (5.0, 2.5)       # t=10: 10 s, start-up included, split by 0 and 1
+    shares.start([2])                         # t=16: 6 s to run 1 alone
+    assert shares.stop(1) == (14.0, 7.0)      # t=22: 6 s split by 1 and 2
+    assert shares.wall == [5.0, 14.0, 3.0]    # 22 s in all
