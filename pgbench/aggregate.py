@@ -335,8 +335,8 @@ def _benchmark_identity(path: Path, root: Path) -> dict:
 
     Training jobs write ``.../train/<suite>/<env>/block<k>.tsv`` (every arm of the env: arm
     empty); results made before jobs trained every arm have ``.../train/<suite>/<env>/<arm>/
-    block<k>.tsv``. Other rules' files give just the rule (the first folder under ``root``, or
-    the file's stem).
+    block<k>.tsv``. Other rules' files give the rule (the first folder under ``root``, or the
+    file's stem) and, as ``<rule>/<env>.tsv`` (the gradient study), the env.
     """
     parts = path.relative_to(root).with_suffix("").parts
     full = path.with_suffix("").parts
@@ -347,7 +347,8 @@ def _benchmark_identity(path: Path, root: Path) -> dict:
             arm = rest[2] if len(rest) == 4 else ""
             return {"rule": "train", "suite": rest[0], "env": rest[1], "arm": arm, "block": rest[-1]}
     rule = parts[0] if len(parts) > 1 else path.stem
-    return {"rule": rule, "suite": "", "env": "", "arm": "", "block": ""}
+    env = parts[1] if len(parts) == 2 else ""
+    return {"rule": rule, "suite": "", "env": env, "arm": "", "block": ""}
 
 
 def _job_seeds(runs: pd.DataFrame, suite: str, env: str, arm: str, block: str) -> tuple[str, float]:

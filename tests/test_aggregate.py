@@ -186,8 +186,12 @@ def test_compute_table_from_benchmark_files(tmp_path):
     (bench / "block0.tsv").write_text(BENCH_HEADER + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
     (bench / "block1.tsv").write_text(BENCH_HEADER + "7.0\t0:00:07\t160.0\t300\t100\t110\t0\t1\t90\tNA\n")
     (tmp_path / "benchmarks" / "aggregate.tsv").write_text(BENCH_HEADER + "1.0\t0:00:01\t90\t1\t1\t1\t0\t0\t50\t0.9\n")
+    (tmp_path / "benchmarks" / "gradstudy").mkdir()
+    (tmp_path / "benchmarks" / "gradstudy" / "CartPole-v1.tsv").write_text(
+        BENCH_HEADER + "3.0\t0:00:03\t90\t1\t1\t1\t0\t0\t50\t2.9\n")
     compute = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
     assert list(compute.columns) == list(aggregate.COMPUTE_COLUMNS)
+    assert compute.loc[compute["rule"] == "gradstudy", "env"].tolist() == ["CartPole-v1"]
     train = compute[compute["rule"] == "train"].set_index("seeds")
     assert sorted(train.index) == ["0,1", "2,3"]
     # job 0,1: vanilla's seeds ran 1 and 2 episodes of 100 steps, rtg's 1 each -> 500 steps in 2 s
