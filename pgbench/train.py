@@ -370,8 +370,8 @@ PER_RUN_FIELDS = ("seed", "variant", "returns", "baseline", "ema_weight", "norma
 #: the waiting seeds update together once READY_SHARE of the group's seeds wait, or one of them
 #: has waited WAIT_FRACTION of its last round's length (seeds of ~9-step episodes wait 4 ticks at
 #: most, seeds of 500-step episodes 250). Waiting changes no number, only the trade between more
-#: ticks and fewer, larger updates (each has a fixed cost). Measured on the slides suite (8 arms
-#: x 10 seeds, 100k steps each): 0.5 and 0.5 take 10% less time than 0.25 and 1.0.
+#: ticks and fewer, larger updates (each has a fixed cost). On the slides suite's arms the
+#: choices tried are within 10% of each other (benchmarks/group_schedule.py, BENCHMARKS.md).
 WAIT_FRACTION = 0.5
 READY_SHARE = 0.5
 
