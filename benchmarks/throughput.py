@@ -6,7 +6,7 @@ minus a running-mean baseline) for the same number of env steps per seed, in thi
   (a) textbook  the PyTorch examples' ``reinforce.py`` way: one ``gym.make`` env, a forward pass
                 per step that keeps its autograd graph, one update per episode;
   (b) pgbench   ``GroupTrainer`` with one seed, one episode per update;
-  (c) pgbench   one seed, 64 episodes stepped in lockstep per update (``episodes_per_update=64``);
+  (c) pgbench   one seed, 64 episodes stepped together per update (``episodes_per_update=64``);
   (d) pgbench   one episode per update for a group of 20 seeds batched in one process, which is
                 how the pipeline runs a setting of one episode per update.
 
@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.distributions import Categorical
 
 from pgbench.config import make_config
-from pgbench.train import EPISODE_COLUMNS, GroupTrainer
+from pgbench.train import GroupTrainer
 
 ENV_ID = "CartPole-v1"
 HIDDEN = 128
@@ -49,11 +49,10 @@ EMA_WEIGHT = 0.05  # pgbench's rtg_baseline: running mean of past episodes' mean
 
 @dataclass
 class Work:
-    """What an arm did: env steps, episodes, and sub-env steps stepped in lockstep (valid or not)."""
+    """What an arm did: env steps and episodes."""
 
     env_steps: int
     episodes: int
-    lockstep_slots: int
 
 
 @dataclass
@@ -120,7 +119,7 @@ def textbook_reinforce(total_steps: int, seed: int = 0) -> Work:
         steps += len(rewards)
         episode += 1
     env.close()
-    return Work(steps, episode, steps)
+    return Work(steps, episode)
 
 
 # -- (b), (c), (d): pgbench ---------------------------------------------------------------------
@@ -133,17 +132,7 @@ def pgbench_group(total_steps: int, episodes_per_update: int, seeds: list[int]) 
         "ema_weight": EMA_WEIGHT,
     })
     logs = GroupTrainer(cfg, seeds).run()
-    # A round steps every sub-env of the group until the longest of its episodes ends; rounds
-    # and updates coincide here, so a round's cost in sub-env steps is its episodes x longest.
-    longest, episodes = {}, {}
-    col_update, col_length = EPISODE_COLUMNS.index("update"), EPISODE_COLUMNS.index("length")
-    for log in logs:
-        for row in log.episode_rows:
-            update, length = row[col_update], row[col_length]
-            longest[update] = max(longest.get(update, 0), length)
-            episodes[update] = episodes.get(update, 0) + 1
-    return Work(sum(log.env_steps for log in logs), sum(log.episodes for log in logs),
-                sum(episodes[u] * longest[u] for u in longest))
+    return Work(sum(log.env_steps for log in logs), sum(log.episodes for log in logs))
 
 
 def machine() -> str:
@@ -190,18 +179,16 @@ def main() -> None:
     med_cpu = {k: statistics.median(t.steps_per_cpu_s for t in results[k]) for k in chosen}
     print(f"\nload average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
           f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}\n")
-    print("| arm | what | env steps | mean episode | lockstep use | steps/s (median, wall) | "
+    print("| arm | what | env steps | mean episode | steps/s (median, wall) | "
           "range | steps per CPU-s | vs (a) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for k in chosen:
         first = results[k][0].work  # every repeat does the same work
         rates = [t.steps_per_s for t in results[k]]
         ratio = f"{med[k] / med['a']:.1f}x" if "a" in med else ""
         print(f"| ({k}) | {arms[k][0]} | {first.env_steps} | {first.env_steps / first.episodes:.0f} | "
-              f"{first.env_steps / first.lockstep_slots:.0%} | {med[k]:,.0f} | "
+              f"{med[k]:,.0f} | "
               f"{min(rates):,.0f}-{max(rates):,.0f} | {med_cpu[k]:,.0f} | {ratio} |")
-    print("\nlockstep use: env steps / sub-env steps stepped; a round runs until its longest "
-          "episode ends")
     if "a" in med:
         print("\nratios (median wall steps/s): " + ", ".join(
             f"{k}/a = {med[k] / med['a']:.1f}" for k in chosen if k != "a"))
