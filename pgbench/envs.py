@@ -123,6 +123,9 @@ class SubEnvs:
         return np.stack(obs), reward, terminated, truncated
 
     def close(self) -> None:
+        if self.cartpole is None and not isinstance(self.venv, gym.vector.SyncVectorEnv):
+            for env in self.envs:  # made here, not by the vector env
+                env.close()
         self.venv.close()
 
 

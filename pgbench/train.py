@@ -383,7 +383,7 @@ def group_key(cfg: TrainConfig) -> str:
     shared = {k: v for k, v in cfg.to_dict().items() if k not in PER_RUN_FIELDS}
     shared["has_critic"] = cfg.has_critic
     if cfg.episodes_per_update == 0:
-        shared["seed"] = cfg.seed
+        shared["run"] = cfg.hash()  # alone
     return json.dumps(shared, sort_keys=True)
 
 
@@ -603,7 +603,8 @@ class GroupTrainer:
                     else:
                         collector.start([g])
                 if not deadline or (len(deadline) < READY_SHARE * len(self.active)
-                                    and min(deadline.values()) > tick):
+                                    and min(deadline.values()) > tick
+                                    and collector.running[self.active].any()):
                     continue
                 gs = np.array(sorted(deadline), dtype=np.int64)
                 deadline.clear()
@@ -611,14 +612,14 @@ class GroupTrainer:
                 self.record_episodes(batch, gs)
                 self.update(batch, gs)
                 finished = [g for g in gs.tolist() if self._set_stop(g)]
+                if progress is not None:  # (before finished seeds leave: they may be snapshot)
+                    progress(self)
                 if finished:
                     keep = np.flatnonzero(~np.isin(self.active, finished))
                     self.active = self.active[keep]
                     self.opt.keep(keep)
                     if self.vopt is not None:
                         self.vopt.keep(keep)
-                if progress is not None:
-                    progress(self)
                 for g in finished:
                     if on_finished is not None:
                         on_finished(self.logs[g])
@@ -782,12 +783,13 @@ class _ProgressBar:
 
     def __call__(self, trainer: GroupTrainer) -> None:
         now = time.perf_counter()
-        if now - self.last < 0.5 and len(trainer.active):
+        over = all(log.stop_reason for log in trainer.logs)
+        if now - self.last < 0.5 and not over:
             return
         self.last = now
         done = sum(c.total_steps if log.stop_reason else min(log.env_steps, c.total_steps)
                    for c, log in zip(trainer.cfgs, trainer.logs))
-        if not len(trainer.active):  # the group is over: count it for good
+        if over:  # the group is over: count it for good
             self.before, done = self.before + done, 0
         self.bar.update(self.before + done - self.done)
         self.done = self.before + done

@@ -268,3 +268,33 @@ def test_runs_share_their_jobs_time_among_the_runs_training_at_each_moment(monke
     shares.start([2])                         # t=16: 6 s to run 1 alone
     assert shares.stop(1) == (14.0, 7.0)      # t=22: 6 s split by 1 and 2
     assert shares.wall == [5.0, 14.0, 3.0]    # 22 s in all
+
+
+def test_step_quota_arms_of_one_seed_train_alone(tmp_path):
+    """Step-quota runs never share a group (their batches hold different numbers of episodes):
+    two such arms on the same seed in one call each give the numbers they give alone."""
+    from dataclasses import replace
+
+    from pgbench.train import RunRequest, group_key, train_runs
+
+    base = {"episodes_per_update": 0, "steps_per_update": 300, "num_envs": 2, "total_steps": 1500}
+    cfgs = [replace(make_config(v, base), seed=0) for v in ("rtg_value", "gae")]
+    assert group_key(cfgs[0]) != group_key(cfgs[1])
+    train_runs([RunRequest(c, tmp_path / "together" / c.variant) for c in cfgs])
+    for c in cfgs:
+        train_group(c, [0], [tmp_path / "alone" / c.variant])
+        assert ((tmp_path / "together" / c.variant / "episodes.parquet").read_bytes()
+                == (tmp_path / "alone" / c.variant / "episodes.parquet").read_bytes())
+
+
+def test_progress_sees_the_weights_of_seeds_that_finish_in_that_update():
+    """progress(trainer) runs before finished seeds leave the optimiser, so a snapshot taken at a
+    run's last update (the gradient study does this) still has its weights."""
+    from pgbench.train import GroupTrainer
+
+    trainer = GroupTrainer(make_config("rtg_baseline", {"total_steps": 300}), [0, 1])
+    rows = []
+    trainer.run(progress=lambda t: rows.append(
+        (t.params["pi.W0"].shape[0], sum(log.stop_reason is None for log in t.logs))))
+    assert all(n_rows >= n_training for n_rows, n_training in rows)
+    assert rows[-1] == (rows[-1][0], 0) and rows[-1][0] >= 1  # the last call: all done, weights kept
