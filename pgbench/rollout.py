@@ -111,7 +111,8 @@ class Collector:
         if not spec.discrete:
             self.low, self.high = self.env.single_action_space.low, self.env.single_action_space.high
         # Sub-env-major buffers of the running rounds: row e*T + t is sub-env e's step t. Each
-        # tick writes one row per stepping sub-env; a finished round is copied out of them.
+        # tick writes one row per stepping sub-env; a finished round stays until taken (or is
+        # copied out when its seed starts another round first).
         d = spec.obs_dim
         self.obs = np.zeros((N * T, d), dtype=np.float32)
         self.act = (np.zeros(N * T, dtype=np.int64) if spec.discrete
