@@ -18,6 +18,7 @@ RETURNS = ("total", "rtg", "gae")
 BASELINES = ("none", "mean", "ema", "whiten", "time", "optimal", "value")
 LOSSES = ("pg", "ppo")
 ACTIVATIONS = ("relu", "tanh")
+ENGINES = ("torch", "numba")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ class TrainConfig:
     """Full-batch critic steps per update."""
     entropy_coef: float = 0.0
     """Entropy bonus weight."""
+    engine: str = "torch"
+    """What computes the run: ``torch`` (every config; the seeds of a group share each forward
+    pass and update), or ``numba`` (compiled loops, one run at a time, many times faster on
+    one-episode updates; covers REINFORCE without a critic on CartPole with one hidden layer,
+    see :mod:`pgbench.compiled`). The same seed draws the same random numbers under both; the
+    network's rounding differs, so the runs part ways after their first few episodes."""
 
     # -- derived values: properties, never patched fields -------------------------------------
     @property
@@ -120,6 +127,8 @@ class TrainConfig:
             bad("loss", ", ".join(LOSSES))
         if self.activation not in ACTIVATIONS:
             bad("activation", ", ".join(ACTIVATIONS))
+        if self.engine not in ENGINES:
+            bad("engine", ", ".join(ENGINES))
         if not 0.0 <= self.gamma <= 1.0:
             bad("gamma", "a number in [0, 1]")
         if not 0.0 <= self.gae_lambda <= 1.0:
@@ -153,6 +162,10 @@ class TrainConfig:
             )
         if self.returns == "gae" and self.baseline not in ("none", "value"):
             bad("baseline", "none or value with returns=gae (GAE brings its own critic)")
+        if self.engine == "numba":
+            from pgbench.compiled import check_supported
+
+            check_supported(self)
         return self
 
 

@@ -11,8 +11,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("pgbench", "torch", "gymnasium", "mujoco", "numpy", "scipy", "pandas", "pyarrow",
-            "matplotlib", "seaborn", "jinja2", "snakemake")
+PACKAGES = ("pgbench", "torch", "numba", "gymnasium", "mujoco", "numpy", "scipy", "pandas",
+            "pyarrow", "matplotlib", "seaborn", "jinja2", "snakemake")
 
 
 @lru_cache(maxsize=1)

@@ -139,6 +139,36 @@ class SeedLog:
     last_returns: deque = field(default_factory=lambda: deque(maxlen=PLAIN_WINDOW))
 
 
+def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, truncated: bool,
+                   threshold: float | None) -> None:
+    """Add one finished episode to ``log``: its row, the running reward, and whether either rule
+    of "solved" fired at it (the sources' running reward, or the mean of the last 100)."""
+    log.last_returns.append(ret)
+    log.env_steps += length
+    log.running_reward = RUNNING_REWARD_WEIGHT * ret + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward
+    log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length, terminated,
+                             truncated, log.running_reward))
+    if threshold is not None:
+        here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
+        if log.solved is None and log.running_reward >= threshold:
+            log.solved = here
+        if (log.solved_last100 is None and log.episodes + 1 >= PLAIN_WINDOW
+                and sum(log.last_returns) >= PLAIN_WINDOW * threshold):
+            log.solved_last100 = here
+    log.episodes += 1
+
+
+def stop_reason(cfg: TrainConfig, log: SeedLog) -> str | None:
+    """Why the run stops after its last update ("solved", "budget"), or None to go on."""
+    if cfg.stop_when_solved and log.solved is not None and (
+            log.solved_last100 is not None
+            or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
+        return "solved"
+    if log.env_steps >= cfg.total_steps:
+        return "budget"
+    return None
+
+
 def policy_spec(cfg: TrainConfig) -> PolicySpec:
     venv = make_vector_env(cfg.env_id, 1)
     try:
@@ -438,26 +468,11 @@ class GroupTrainer:
     # -- record -----------------------------------------------------------------------------
     def record_episodes(self, batch: Batch, gs) -> None:
         for k, g in enumerate(gs):
-            log = self.logs[g]
             for e in np.flatnonzero(batch.lengths[k] > 0):
                 length = int(batch.lengths[k, e])
-                ret = float(batch.rewards[k, e, :length].sum())
-                log.last_returns.append(ret)
-                log.env_steps += length
-                log.running_reward = (RUNNING_REWARD_WEIGHT * ret
-                                      + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward)
-                log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length,
-                                         bool(batch.terminated[k, e]), bool(batch.truncated[k, e]),
-                                         log.running_reward))
-                here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
-                if (log.solved is None and self.threshold is not None
-                        and log.running_reward >= self.threshold):
-                    log.solved = here
-                if (log.solved_last100 is None and self.threshold is not None
-                        and log.episodes + 1 >= PLAIN_WINDOW):
-                    if sum(log.last_returns) >= PLAIN_WINDOW * self.threshold:
-                        log.solved_last100 = here
-                log.episodes += 1
+                record_episode(self.logs[g], float(batch.rewards[k, e, :length].sum()), length,
+                               bool(batch.terminated[k, e]), bool(batch.truncated[k, e]),
+                               self.threshold)
 
     # -- update -----------------------------------------------------------------------------
     def _advantages(self, arrays: Batch, gs, values, final_values, score_sqnorm):
@@ -570,16 +585,6 @@ class GroupTrainer:
                                     entropy_k, value_loss_k, wall))
             log.updates += 1
 
-    def _stop_reason(self, g: int) -> str | None:
-        log, cfg = self.logs[g], self.cfgs[g]
-        if cfg.stop_when_solved and log.solved is not None and (
-                log.solved_last100 is not None
-                or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
-            return "solved"
-        if log.env_steps >= cfg.total_steps:
-            return "budget"
-        return None
-
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_finished=None, progress=None) -> list[SeedLog]:
         """Train until every seed has solved (with stop_when_solved) or spent its budget.
@@ -629,7 +634,7 @@ class GroupTrainer:
         return self.logs
 
     def _set_stop(self, g: int) -> bool:
-        self.logs[g].stop_reason = self._stop_reason(g)
+        self.logs[g].stop_reason = stop_reason(self.cfgs[g], self.logs[g])
         return self.logs[g].stop_reason is not None
 
 
@@ -716,7 +721,17 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
     logs: list[SeedLog | None] = [None] * len(requests)
     bar = _ProgressBar(requests) if show_progress else None
     try:
+        for i, r in enumerate(requests):  # compiled runs: one at a time, each in its own loop
+            if r.cfg.engine == "numba":
+                from pgbench.compiled import CompiledRun
+
+                shares.start([i])
+                logs[i] = CompiledRun(r.cfg).run(progress=bar)
+                write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
         for members in groups.values():
+            members = [i for i in members if requests[i].cfg.engine != "numba"]
+            if not members:
+                continue
             trainer = GroupTrainer([requests[i].cfg for i in members])
             shares.start(members)
 

@@ -1,0 +1,476 @@
+"""``engine=numba``: REINFORCE on CartPole as compiled loops, one run at a time.
+
+The slides' suite trains a 4-128-2 policy one episode at a time for millions of steps. With
+torch, each env step and each update is a few dozen framework calls on arrays of a few hundred
+numbers, and their fixed cost is the run time. Here one run's episode is stepped, and its
+update computed, inside Numba-compiled loops; Python is left with one call per chunk of steps
+and one per update.
+
+What is covered: discrete CartPole (v0, v1), a policy with one hidden layer (relu or tanh,
+dropout or none), REINFORCE's loss without a critic (``returns`` total or rtg; ``baseline``
+none, mean, ema or whiten; ``normalize_advantages`` either way), whole episodes per update, no
+entropy bonus, Adam. :func:`unsupported` names what else a config asks for.
+
+Same algorithm, same random streams: the weights are initialised by
+:func:`pgbench.policies.init_policy`, the env resets, action noise and dropout masks are drawn
+from the seed's generators in the chunks :class:`pgbench.rollout.Collector` draws, and CartPole
+is stepped with Gymnasium's equations (checked bit for bit against Gymnasium once per process).
+Only the network's floating-point arithmetic differs from ``engine=torch`` (the order of its
+sums; the gradient is accumulated in float64), so a run follows the torch run's episodes until a
+rounding difference first flips an action, and then differs as runs on two machines would. The
+engine is a config field, so it is part of each run's hash.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numba
+import numpy as np
+import torch
+
+from pgbench.errors import UserError
+
+ENGINES = ("torch", "numba")
+CARTPOLES = ("CartPole-v0", "CartPole-v1")
+RETURNS = ("total", "rtg")  # codes 0, 1 in the kernels
+BASELINES = ("none", "mean", "ema", "whiten")  # codes 0..3
+ACTIVATIONS = ("relu", "tanh")  # codes 0, 1
+# CartPole's constants, in the order the kernels read them
+PHYSICS = ("gravity", "masspole", "total_mass", "length", "polemass_length", "force_mag", "tau",
+           "x_threshold", "theta_threshold_radians")
+
+
+def unsupported(cfg) -> list[str]:
+    """What ``cfg`` asks for that ``engine=numba`` does not cover (empty if nothing)."""
+    out = []
+    if cfg.env_id not in CARTPOLES:
+        out.append(f"env_id={cfg.env_id} (accepted: {', '.join(CARTPOLES)})")
+    if cfg.loss != "pg":
+        out.append(f"loss={cfg.loss} (accepted: pg)")
+    if cfg.returns not in RETURNS:
+        out.append(f"returns={cfg.returns} (accepted: {', '.join(RETURNS)})")
+    if cfg.baseline not in BASELINES:
+        out.append(f"baseline={cfg.baseline} (accepted: {', '.join(BASELINES)})")
+    if cfg.episodes_per_update < 1:
+        out.append("steps_per_update (accepted: episodes_per_update >= 1)")
+    elif cfg.num_envs not in (0, cfg.episodes_per_update):
+        out.append(f"num_envs={cfg.num_envs} (accepted: 0 or episodes_per_update)")
+    if len(cfg.hidden) != 1:
+        out.append(f"hidden={','.join(map(str, cfg.hidden))} (accepted: one hidden layer)")
+    if cfg.entropy_coef != 0:
+        out.append(f"entropy_coef={cfg.entropy_coef} (accepted: 0)")
+    if cfg.update_epochs != 1:
+        out.append(f"update_epochs={cfg.update_epochs} (accepted: 1)")
+    return out
+
+
+def check_supported(cfg) -> None:
+    """Raise UserError if ``cfg`` has ``engine=numba`` and asks for what it does not cover."""
+    if cfg.engine == "numba" and (bad := unsupported(cfg)):
+        raise UserError("engine=numba does not cover " + "; ".join(bad)
+                        + ". Use engine=torch (the default) for this config.")
+
+
+# -- the kernels: fastmath stays off (IEEE arithmetic in the order written), so a seed gives
+# the same numbers on every run; compiled once, then loaded from Numba's cache ----------------
+jit = numba.njit(cache=True, nogil=True)
+
+
+@jit
+def cartpole_step(s, action, phys, euler):
+    """Gymnasium's CartPoleEnv.step on ``s`` (float64[4], in place); True if terminated."""
+    gravity, masspole, total_mass, length = phys[0], phys[1], phys[2], phys[3]
+    polemass_length, force_mag, tau = phys[4], phys[5], phys[6]
+    x, x_dot, theta, theta_dot = s[0], s[1], s[2], s[3]
+    force = force_mag if action == 1 else -force_mag
+    costheta = math.cos(theta)
+    sintheta = math.sin(theta)
+    temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass
+    thetaacc = (gravity * sintheta - costheta * temp) / (
+        length * (4.0 / 3.0 - masspole * (costheta * costheta) / total_mass))
+    xacc = temp - polemass_length * thetaacc * costheta / total_mass
+    if euler:
+        x = x + tau * x_dot
+        x_dot = x_dot + tau * xacc
+        theta = theta + tau * theta_dot
+        theta_dot = theta_dot + tau * thetaacc
+    else:
+        x_dot = x_dot + tau * xacc
+        x = x + tau * x_dot
+        theta_dot = theta_dot + tau * thetaacc
+        theta = theta + tau * theta_dot
+    s[0], s[1], s[2], s[3] = x, x_dot, theta, theta_dot
+    return x < -phys[7] or x > phys[7] or theta < -phys[8] or theta > phys[8]
+
+@jit
+def hidden_layer(W0, b0, x, act, drop_row, use_drop, z, h):
+    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32."""
+    H = b0.shape[0]
+    for j in range(H):
+        acc = x[0] * W0[0, j]
+        for k in range(1, x.shape[0]):
+            acc += x[k] * W0[k, j]
+        z[j] = acc + b0[j]
+    for j in range(H):
+        a = max(z[j], np.float32(0.0)) if act == 0 else np.float32(math.tanh(z[j]))
+        h[j] = a * drop_row[j] if use_drop else a
+
+@jit
+def logits_of(W1, b1, h, out):
+    """``out = h @ W1 + b1``, float32."""
+    for a in range(b1.shape[0]):
+        acc = h[0] * W1[0, a]
+        for j in range(1, h.shape[0]):
+            acc += h[j] * W1[j, a]
+        out[a] = acc + b1[a]
+
+@jit
+def softmax(logits, p):
+    top = logits[0]
+    for a in range(1, logits.shape[0]):
+        top = max(top, logits[a])
+    total = np.float32(0.0)
+    for a in range(logits.shape[0]):
+        p[a] = np.float32(math.exp(logits[a] - top))
+        total += p[a]
+    for a in range(logits.shape[0]):
+        p[a] = p[a] / total
+    return top, total
+
+@jit
+def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, obs, actions,
+            drop, lengths, terminated, truncated, phys, euler, max_steps):
+    """Step every live sub-env from step ``t`` until ``t_end`` or until none is live; the
+    step reached. ``u (t_end - t, n, 1 + H or 1)``: the chunk's uniforms (action, dropout)."""
+    H, A = b0.shape[0], b1.shape[0]
+    n = state.shape[0]
+    t_start = t_end - u.shape[0]  # the chunk's first step
+    use_drop = keep < np.float32(1.0)
+    z = np.empty(H, np.float32)
+    h = np.empty(H, np.float32)
+    out = np.empty(A, np.float32)
+    p = np.empty(A, np.float32)
+    while t < t_end:
+        live = False
+        for i in range(n):
+            if not alive[i]:
+                continue
+            x = obs[i, t]
+            for k in range(4):
+                x[k] = np.float32(state[i, k])
+            if use_drop:
+                for j in range(H):
+                    drop[i, t, j] = scale if u[t - t_start, i, 1 + j] < keep else np.float32(0.0)
+            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop, z, h)
+            logits_of(W1, b1, h, out)
+            softmax(out, p)
+            noise = u[t - t_start, i, 0]
+            cdf = np.float32(0.0)
+            a_t = 0
+            for a in range(A):
+                cdf += p[a]
+                if noise >= cdf:
+                    a_t += 1
+            a_t = min(a_t, A - 1)  # a cdf that rounds to just below 1
+            actions[i, t] = a_t
+            term = cartpole_step(state[i], a_t, phys, euler)
+            steps[i] += 1
+            if term or steps[i] >= max_steps:
+                alive[i] = False
+                lengths[i] = t + 1
+                terminated[i] = term
+                truncated[i] = not term
+            else:
+                live = True
+        t += 1
+        if not live:
+            break
+    return t
+
+@jit
+def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize):
+    """The weight of each step's log-probability, float64 ``(n, T)``, for episodes of reward
+    1 per step (CartPole's), as :func:`pgbench.train.advantages`; and the new EMA state."""
+    n = lengths.shape[0]
+    T = max(1, lengths.max())
+    adv = np.zeros((n, T))
+    for i in range(n):
+        g = 0.0
+        for t in range(lengths[i] - 1, -1, -1):
+            g = 1.0 + gamma * g
+            adv[i, t] = g
+        if returns == 0:  # the whole return on every step
+            for t in range(lengths[i]):
+                adv[i, t] = g
+    ema_next = ema_prev
+    if baseline == 1 or baseline == 2:  # mean of the batch's episode means
+        total, count = 0.0, 0
+        for i in range(n):
+            if lengths[i] > 0:
+                total += adv[i, :lengths[i]].sum() / lengths[i]
+                count += 1
+        current = total / count
+        b = current
+        if baseline == 2:  # ema: the past batches' running mean (0 before the first)
+            b = 0.0 if math.isnan(ema_prev) else ema_prev
+            ema_next = current if math.isnan(ema_prev) else (
+                (1 - ema_weight) * ema_prev + ema_weight * current)
+        for i in range(n):
+            for t in range(lengths[i]):
+                adv[i, t] -= b
+    elif baseline == 3:  # whiten each episode (std with Bessel's correction)
+        for i in range(n):
+            L = lengths[i]
+            mean = adv[i, :L].sum() / max(L, 1)
+            var = 0.0
+            for t in range(L):
+                var += (adv[i, t] - mean) ** 2
+            std = math.sqrt(var / max(L - 1, 1))
+            for t in range(L):
+                adv[i, t] = (adv[i, t] - mean) / (std + 1e-8)
+    if normalize:  # over the batch's steps (population std)
+        total, count = 0.0, 0
+        for i in range(n):
+            total += adv[i, :lengths[i]].sum()
+            count += lengths[i]
+        mean = total / max(count, 1)
+        var = 0.0
+        for i in range(n):
+            for t in range(lengths[i]):
+                var += (adv[i, t] - mean) ** 2
+        std = math.sqrt(var / max(count, 1))
+        for i in range(n):
+            for t in range(lengths[i]):
+                adv[i, t] = (adv[i, t] - mean) / (std + 1e-8)
+    return adv, ema_next
+
+@jit
+def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, grad):
+    """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (float64,
+    the flat layout W0, b0, W1, b1); returns (loss, mean entropy per step)."""
+    H, A = b0.shape[0], b1.shape[0]
+    D = W0.shape[0]
+    gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
+    gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
+    gb1 = grad[D * H + H + H * A:]
+    grad[:] = 0.0
+    z = np.empty(H, np.float32)
+    h = np.empty(H, np.float32)
+    out = np.empty(A, np.float32)
+    p = np.empty(A, np.float32)
+    dlogit = np.empty(A)
+    dz = np.empty(H)
+    n_episodes = 0
+    n_steps = 0
+    loss, entropy = 0.0, 0.0
+    for i in range(lengths.shape[0]):
+        if lengths[i] > 0:
+            n_episodes += 1
+    for i in range(lengths.shape[0]):
+        for t in range(lengths[i]):
+            x = obs[i, t]
+            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop, z, h)
+            logits_of(W1, b1, h, out)
+            top, total = softmax(out, p)
+            log_total = math.log(total)
+            a_t = actions[i, t]
+            w = adv[i, t] / n_episodes  # the weight of this log-prob, float64
+            loss -= w * (float(out[a_t]) - top - log_total)
+            ent = 0.0
+            for a in range(A):
+                logp = float(out[a]) - top - log_total
+                ent -= float(p[a]) * logp
+                # d(-w log p_a_t)/d logit_a = -w (1[a == a_t] - p_a)
+                dlogit[a] = -w * ((1.0 if a == a_t else 0.0) - float(p[a]))
+            entropy += ent
+            n_steps += 1
+            for a in range(A):
+                gb1[a] += dlogit[a]
+            for j in range(H):
+                hj = float(h[j])
+                back = 0.0
+                for a in range(A):
+                    gW1[j, a] += hj * dlogit[a]
+                    back += float(W1[j, a]) * dlogit[a]
+                if use_drop:
+                    back *= float(drop[i, t, j])
+                if act == 0:
+                    dz[j] = back if z[j] > 0 else 0.0
+                else:
+                    y = math.tanh(z[j])
+                    dz[j] = back * (1.0 - y * y)
+            for k in range(D):
+                xk = float(x[k])
+                for j in range(H):
+                    gW0[k, j] += xk * dz[j]
+            for j in range(H):
+                gb0[j] += dz[j]
+    return loss, entropy / max(n_steps, 1)
+
+@jit
+def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
+    """One step of torch.optim.Adam's arithmetic in float32; returns |grad| (float32 grad)."""
+    norm = 0.0
+    for q in range(flat.shape[0]):
+        g = np.float32(grad[q])
+        norm += float(g) * float(g)
+        m[q] = m[q] + one_minus_b1 * (g - m[q])
+        v[q] = v[q] * b2 + one_minus_b2 * g * g
+        denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
+        flat[q] = flat[q] + m[q] * step_size / denom
+    return math.sqrt(norm)
+
+
+def cartpole_physics(env_id: str) -> tuple[np.ndarray, bool, int]:
+    """CartPole's constants (in :data:`PHYSICS` order), whether it integrates by Euler, and
+    its step limit."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        cp = env.unwrapped
+        if getattr(cp, "_sutton_barto_reward", False):
+            raise UserError(f"engine=numba needs CartPole's reward of 1 per step; {env_id} has "
+                            "sutton_barto_reward. Use engine=torch.")
+        phys = np.array([float(getattr(cp, k)) for k in PHYSICS])
+        return phys, cp.kinematics_integrator == "euler", int(env.spec.max_episode_steps)
+    finally:
+        env.close()
+
+
+@functools.cache
+def check_cartpole(episodes: int = 64) -> None:
+    """Step the compiled CartPole beside Gymnasium's CartPoleEnv under random actions, through
+    terminations, and raise unless every state matches bit for bit (once per process)."""
+    import gymnasium as gym
+
+    step = cartpole_step
+    phys, euler, _ = cartpole_physics("CartPole-v1")
+    env = gym.make("CartPole-v1").unwrapped
+    rng = np.random.default_rng(0)
+    for episode in range(episodes):
+        theirs = env.reset(seed=1000 + episode)[0]
+        mine = np.array(env.state, dtype=np.float64)
+        for _ in range(500):
+            a = int(rng.integers(2))
+            obs, _, term, _, _ = env.step(a)
+            my_term = step(mine, a, phys, euler)
+            if not (np.array_equal(mine, env.state) and bool(my_term) == term):
+                raise RuntimeError(
+                    "the compiled CartPole does not reproduce Gymnasium's on this machine "
+                    f"(episode {episode}); use engine=torch")
+            if term:
+                break
+    env.close()
+
+
+class CompiledRun:
+    """One run of a config with ``engine=numba``; ``run(progress)`` trains it and returns its
+    :class:`pgbench.train.SeedLog` (the same record the torch trainer keeps)."""
+
+    def __init__(self, cfg):
+        from pgbench.policies import init_policy
+        from pgbench.train import SeedLog, policy_spec, seed_sequences, torch_generator
+
+        check_supported(cfg)
+        check_cartpole()
+        self.cfg, self.cfgs = cfg, [cfg]
+        self.spec = spec = policy_spec(cfg)
+        self.phys, self.euler, self.T = cartpole_physics(cfg.env_id)
+        streams = seed_sequences(cfg.seed)
+        params = init_policy(spec, [torch_generator(streams["init"])])
+        D, (H,), A = spec.obs_dim, spec.hidden, spec.act_dim
+        self.flat = torch.cat([params[k].reshape(-1) for k in ("pi.W0", "pi.b0", "pi.W1", "pi.b1")]
+                              ).numpy().copy()
+        f = self.flat
+        self.W0, self.b0 = f[:D * H].reshape(D, H), f[D * H:D * H + H]
+        self.W1, self.b1 = f[D * H + H:D * H + H + H * A].reshape(H, A), f[D * H + H + H * A:]
+        self.m, self.v = np.zeros_like(f), np.zeros_like(f)
+        self.grad = np.zeros(len(f))
+        self.adam_t = 0
+        self.reset_rng = np.random.default_rng(streams["env"])
+        self.noise_gen = torch_generator(streams["noise"])
+        self.n = n = cfg.envs_per_seed
+        self.act = ACTIVATIONS.index(cfg.activation)
+        self.keep = np.float32(1.0 - cfg.dropout)
+        # the mask value of a kept unit, as torch computes (u < keep).float() / keep
+        self.scale = np.float32((torch.ones(1) / float(1.0 - cfg.dropout)).item()) if cfg.dropout else np.float32(1.0)
+        self.uniforms = 1 + (H if cfg.dropout > 0 else 0)
+        self.obs = np.zeros((n, self.T, D), dtype=np.float32)
+        self.actions = np.zeros((n, self.T), dtype=np.int64)
+        self.drop = np.ones((n, self.T if cfg.dropout > 0 else 1, H), dtype=np.float32)
+        self.state = np.zeros((n, 4))
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.alive = np.zeros(n, dtype=bool)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self.terminated = np.zeros(n, dtype=bool)
+        self.truncated = np.zeros(n, dtype=bool)
+        self.log = SeedLog(seed=cfg.seed)
+        self.logs = [self.log]
+        self.returns = RETURNS.index(cfg.returns)
+        self.baseline = BASELINES.index(cfg.baseline)
+        b1, b2 = 0.9, 0.999  # torch.optim.Adam's defaults, as StackedAdam
+        self.adam_consts = (np.float32(1 - b1), np.float32(b2), np.float32(1 - b2))
+        self.betas = (b1, b2)
+        self.t0 = time.perf_counter()
+
+    def collect(self) -> None:
+        """One round: each of the seed's ``n`` sub-envs plays one episode."""
+        from pgbench.rollout import noise_chunk_end
+
+        n = self.n
+        seeds = self.reset_rng.integers(0, 2**31 - 1, size=n)
+        for i, s in enumerate(seeds.tolist()):
+            # what CartPoleEnv.reset(seed=s) draws (as pgbench.envs.SubEnvs.reset)
+            self.state[i] = np.random.Generator(np.random.PCG64(s)).uniform(-0.05, 0.05, size=(4,))
+        self.steps[:] = 0
+        self.alive[:] = True
+        self.lengths[:] = 0
+        t = 0
+        while self.alive.any():
+            t_end = noise_chunk_end(t, self.T)
+            u = torch.rand(t_end - t, n, self.uniforms, generator=self.noise_gen).numpy()
+            t = rollout(self.W0, self.b0, self.W1, self.b1, self.act, self.state, self.steps,
+                        self.alive, t, t_end, u, self.keep, self.scale, self.obs, self.actions,
+                        self.drop, self.lengths, self.terminated, self.truncated, self.phys,
+                        self.euler, self.T)
+
+    def update(self) -> None:
+        cfg, log = self.cfg, self.log
+        adv, log.ema_state = advantages(self.lengths, self.returns, self.baseline, cfg.gamma,
+                                             log.ema_state, cfg.ema_weight,
+                                             cfg.normalize_advantages)
+        loss, entropy = gradient(self.W0, self.b0, self.W1, self.b1, self.act, self.obs,
+                                      self.actions, self.drop, cfg.dropout > 0, self.lengths, adv,
+                                      self.grad)
+        self.adam_t += 1
+        b1, b2 = self.betas
+        t = self.adam_t  # the scalars torch.optim.Adam forms at step t (see StackedAdam)
+        sqrt_bc2, step_size = np.float32(math.sqrt(1 - b2**t)), np.float32(-cfg.lr / (1 - b1**t))
+        norm = adam(self.flat, self.m, self.v, self.grad, *self.adam_consts, sqrt_bc2,
+                         step_size, np.float32(1e-8))
+        log.update_rows.append((log.updates, log.env_steps, int((self.lengths > 0).sum()),
+                                float(loss), float(norm), float(entropy), float("nan"),
+                                time.perf_counter() - self.t0))
+        log.updates += 1
+
+    def run(self, progress=None):
+        from pgbench.envs import check_env_id
+        from pgbench.train import record_episode, stop_reason
+
+        threshold = check_env_id(self.cfg.env_id).reward_threshold
+        log = self.log
+        while log.stop_reason is None:
+            self.collect()
+            for i in range(self.n):  # reward 1 per step: the return is the length
+                length = int(self.lengths[i])
+                record_episode(log, float(length), length, bool(self.terminated[i]),
+                               bool(self.truncated[i]), threshold)
+            self.update()
+            log.stop_reason = stop_reason(self.cfg, log)
+            if progress is not None:
+                progress(self)
+        return log

@@ -1,0 +1,172 @@
+"""engine=numba: each kernel against the torch/NumPy code it stands in for, and whole runs
+against engine=torch (same random streams) and against themselves (same seed, same numbers)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from pgbench import compiled
+from pgbench.config import make_config
+from pgbench.errors import UserError
+from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy
+from pgbench.rollout import Batch
+from pgbench.train import (GroupTrainer, RunRequest, advantages, is_complete, policy_loss,
+                           train_runs)
+
+
+def slides(variant="vanilla", **overrides):
+    return make_config(variant, {"env_id": "CartPole-v1", "episodes_per_update": 1, "lr": 0.01,
+                                 "hidden": [128], "engine": "numba", **overrides})
+
+
+@pytest.mark.parametrize("returns, baseline, normalize", [
+    ("total", "none", False), ("rtg", "none", False), ("total", "mean", False),
+    ("rtg", "ema", False), ("total", "ema", True), ("rtg", "whiten", False),
+    ("rtg", "whiten", True), ("rtg", "mean", True)])
+def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
+    lengths = np.array([7, 1, 12, 3])
+    T = 20
+    mask = np.arange(T) < lengths[:, None]
+    batch = Batch(obs=None, actions=None, rewards=mask.astype(float)[None], mask=mask[None],
+                  terminated=np.ones((1, 4), bool), truncated=np.zeros((1, 4), bool),
+                  lengths=lengths[None], final_obs=None, dropout_masks=None)
+    cfg = make_config("rtg", {"returns": returns, "baseline": baseline,
+                              "normalize_advantages": normalize, "gamma": 0.9})
+    for previous in (float("nan"), 3.5):  # the EMA baseline's state: none yet, then some
+        want, _, want_state = advantages(cfg, batch, None, None, np.array([previous]))
+        got, got_state = compiled.advantages(lengths, compiled.RETURNS.index(returns),
+                                             compiled.BASELINES.index(baseline), 0.9, previous,
+                                             cfg.ema_weight, normalize)
+        np.testing.assert_allclose(got, want[0, :, :got.shape[1]], rtol=1e-12, atol=1e-12)
+        assert np.all(want[0, :, got.shape[1]:] == 0)
+        np.testing.assert_allclose(got_state, want_state[0], rtol=1e-12)
+
+
+def test_rtg_by_hand():
+    # three steps of reward 1, gamma 0.5: reward-to-go 1.75, 1.5, 1; the total return 1.75
+    adv, _ = compiled.advantages(np.array([3]), 1, 0, 0.5, float("nan"), 0.05, False)
+    np.testing.assert_array_equal(adv, [[1.75, 1.5, 1.0]])
+    adv, _ = compiled.advantages(np.array([3]), 0, 0, 0.5, float("nan"), 0.05, False)
+    np.testing.assert_array_equal(adv, [[1.75, 1.75, 1.75]])
+
+
+@pytest.mark.parametrize("activation, dropout", [("relu", 0.0), ("relu", 0.6), ("tanh", 0.3)])
+def test_gradient_matches_autograd(activation, dropout):
+    spec = PolicySpec(obs_dim=4, act_dim=2, discrete=True, hidden=(16,), activation=activation)
+    params = init_policy(spec, [torch.Generator().manual_seed(3)])
+    rng = np.random.default_rng(0)
+    n, T, H = 3, 9, 16
+    lengths = np.array([9, 4, 6])
+    obs = rng.normal(size=(n, T, 4)).astype(np.float32)
+    actions = rng.integers(0, 2, size=(n, T))
+    drop = np.ones((n, T, H), np.float32)
+    if dropout:
+        drop = ((rng.random((n, T, H)) >= dropout) / (1 - dropout)).astype(np.float32)
+    adv = rng.normal(size=(n, T)) * (np.arange(T) < lengths[:, None])
+
+    # torch: the loss of pgbench.train on the flattened valid steps
+    flat = torch.cat([params[k].reshape(-1) for k in ("pi.W0", "pi.b0", "pi.W1", "pi.b1")])
+    leaf = flat.clone().requires_grad_(True)
+    views = {"pi.W0": leaf[:64].view(1, 4, 16), "pi.b0": leaf[64:80].view(1, 1, 16),
+             "pi.W1": leaf[80:112].view(1, 16, 2), "pi.b1": leaf[112:].view(1, 1, 2)}
+    valid = np.arange(T) < lengths[:, None]
+    masks = [torch.from_numpy(drop[valid][None])] if dropout else None
+    logp, entropy = log_prob_and_entropy(views, torch.from_numpy(obs[valid][None]),
+                                         torch.from_numpy(actions[valid][None]), spec, masks)
+    ones = torch.ones(1, int(valid.sum()))
+    loss = policy_loss(make_config("rtg", {}), logp, torch.from_numpy(adv[valid][None]).float(),
+                       ones, torch.tensor([float(n)]))
+    (want,) = torch.autograd.grad(loss.sum(), leaf)
+
+    p = flat.numpy().copy()
+    W0, b0, W1, b1 = p[:64].reshape(4, 16), p[64:80], p[80:112].reshape(16, 2), p[112:]
+    grad = np.zeros(len(p))
+    got_loss, got_entropy = compiled.gradient(W0, b0, W1, b1, compiled.ACTIVATIONS.index(activation),
+                                              obs, actions, drop, dropout > 0, lengths, adv, grad)
+    np.testing.assert_allclose(grad, want.numpy(), rtol=1e-4, atol=1e-6)
+    assert got_loss == pytest.approx(float(loss.detach()), rel=1e-5)
+    assert got_entropy == pytest.approx(float(entropy.mean().detach()), rel=1e-5)
+
+
+def test_adam_is_torch_adam():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=50).astype(np.float32)
+    ref = torch.tensor(w.copy(), requires_grad=True)
+    opt = torch.optim.Adam([ref], lr=0.01)
+    mine, m, v = w.copy(), np.zeros_like(w), np.zeros_like(w)
+    for t in range(1, 8):
+        g = rng.normal(size=50)
+        ref.grad = torch.from_numpy(g.astype(np.float32))
+        opt.step()
+        compiled.adam(mine, m, v, g, np.float32(0.1), np.float32(0.999), np.float32(0.001),
+                      np.float32(np.sqrt(1 - 0.999**t)), np.float32(-0.01 / (1 - 0.9**t)),
+                      np.float32(1e-8))
+    np.testing.assert_allclose(mine, ref.detach().numpy(), rtol=1e-6, atol=1e-8)
+
+
+def test_cartpole_is_gymnasiums():
+    compiled.check_cartpole.__wrapped__(episodes=32)  # raises on the first state that differs
+
+
+@pytest.mark.parametrize("variant, overrides", [("vanilla", {"dropout": 0.6}),
+                                                ("rtg_baseline", {"baseline": "whiten"}),
+                                                ("baseline", {"episodes_per_update": 2})])
+def test_follows_the_torch_engine_while_no_action_flips(variant, overrides):
+    """The same seed draws the same resets, action noise and dropout masks under both engines;
+    only the network's rounding differs, so the first episodes are the same."""
+    cfg = slides(variant, total_steps=3000, **overrides)
+    ours = compiled.CompiledRun(cfg).run()
+    theirs = GroupTrainer(replace(cfg, engine="torch")).run()[0]
+    first = [row[:6] for row in ours.episode_rows[:12]]
+    assert first == [row[:6] for row in theirs.episode_rows[:12]]
+    np.testing.assert_allclose([r[3:6] for r in ours.update_rows[:3]],
+                               [r[3:6] for r in theirs.update_rows[:3]], rtol=1e-4)
+
+
+def test_same_seed_same_numbers_and_seeds_differ():
+    a, b = (compiled.CompiledRun(slides(total_steps=4000, dropout=0.6)).run() for _ in range(2))
+    assert a.episode_rows == b.episode_rows
+    assert [r[:6] for r in a.update_rows] == [r[:6] for r in b.update_rows]  # (7th: NaN)
+    c = compiled.CompiledRun(slides(total_steps=4000, dropout=0.6, seed=1)).run()
+    assert c.episode_rows != a.episode_rows
+
+
+def test_stops_as_the_torch_trainer_does(tmp_path):
+    log = compiled.CompiledRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
+                                      stop_when_solved=True)).run()
+    assert log.stop_reason == "solved" and log.solved is not None
+    assert log.env_steps < 300_000
+    budget = compiled.CompiledRun(slides(total_steps=1000)).run()
+    assert budget.stop_reason == "budget" and 1000 <= budget.env_steps < 1000 + 500
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"env_id": "Acrobot-v1"}, "env_id=Acrobot-v1"),
+    ({"baseline": "value"}, "baseline=value"),
+    ({"hidden": [64, 64]}, "hidden=64,64"),
+    ({"episodes_per_update": 0, "steps_per_update": 500}, "steps_per_update"),
+    ({"entropy_coef": 0.01}, "entropy_coef=0.01")])
+def test_unsupported_configs_are_refused_by_name(overrides, named):
+    with pytest.raises(UserError) as err:
+        slides("rtg", **overrides)
+    assert named in str(err.value) and "accepted" in str(err.value) and "engine=torch" in str(err.value)
+
+
+def test_bad_engine_name():
+    with pytest.raises(UserError, match="engine='jax'.*accepted: torch, numba"):
+        make_config("rtg", {"engine": "jax"})
+
+
+def test_train_runs_writes_compiled_runs(tmp_path):
+    cfg = slides("rtg", total_steps=2000)
+    torch_cfg = replace(cfg, engine="torch", seed=1)
+    logs = train_runs([RunRequest(cfg, tmp_path / "a"), RunRequest(torch_cfg, tmp_path / "b")])
+    assert [log.seed for log in logs] == [0, 1]
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert info["config"]["engine"] == "numba" and info["status"] == "complete"
+    assert "numba" in info["provenance"]["packages"]
+    assert is_complete(tmp_path / "a", cfg) and not is_complete(tmp_path / "a", torch_cfg)
+    assert is_complete(tmp_path / "b", torch_cfg)
