@@ -140,19 +140,20 @@ def softmax(logits, p):
         p[a] = p[a] / total
     return top, total
 
+
 @jit
 def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, obs, actions,
-            drop, lengths, terminated, truncated, phys, euler, max_steps):
-    """Step every live sub-env from step ``t`` until ``t_end`` or until none is live; the
-    step reached. ``u (t_end - t, n, 1 + H or 1)``: the chunk's uniforms (action, dropout)."""
+            drop, z, h, logits, lengths, terminated, truncated, phys, euler, max_steps):
+    """Step every live sub-env from step ``t`` (< ``t_end``) until ``t_end`` or until none is
+    live; returns (the step reached, whether a sub-env is still live). ``u (t_end - t, n, 1 + H
+    or 1)``: the chunk's uniforms (action, dropout). Each step's observation, action, dropout
+    mask, hidden pre-activation ``z``, hidden output ``h`` and logits are kept for the update."""
     H, A = b0.shape[0], b1.shape[0]
     n = state.shape[0]
     t_start = t_end - u.shape[0]  # the chunk's first step
     use_drop = keep < np.float32(1.0)
-    z = np.empty(H, np.float32)
-    h = np.empty(H, np.float32)
-    out = np.empty(A, np.float32)
     p = np.empty(A, np.float32)
+    live = False
     while t < t_end:
         live = False
         for i in range(n):
@@ -164,9 +165,10 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
             if use_drop:
                 for j in range(H):
                     drop[i, t, j] = scale if u[t - t_start, i, 1 + j] < keep else np.float32(0.0)
-            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop, z, h)
-            logits_of(W1, b1, h, out)
-            softmax(out, p)
+            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop,
+                         z[i, t], h[i, t])
+            logits_of(W1, b1, h[i, t], logits[i, t])
+            softmax(logits[i, t], p)
             noise = u[t - t_start, i, 0]
             cdf = np.float32(0.0)
             a_t = 0
@@ -188,7 +190,7 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
         t += 1
         if not live:
             break
-    return t
+    return t, live
 
 @jit
 def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize):
@@ -248,18 +250,15 @@ def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normaliz
     return adv, ema_next
 
 @jit
-def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, grad):
+def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad):
     """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (float64,
-    the flat layout W0, b0, W1, b1); returns (loss, mean entropy per step)."""
-    H, A = b0.shape[0], b1.shape[0]
-    D = W0.shape[0]
+    the flat layout W0, b0, W1, b1), from the activations the rollout kept; returns (loss, mean
+    entropy per step)."""
+    D, H, A = obs.shape[2], W1.shape[0], W1.shape[1]
     gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
     gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
     gb1 = grad[D * H + H + H * A:]
     grad[:] = 0.0
-    z = np.empty(H, np.float32)
-    h = np.empty(H, np.float32)
-    out = np.empty(A, np.float32)
     p = np.empty(A, np.float32)
     dlogit = np.empty(A)
     dz = np.empty(H)
@@ -271,9 +270,7 @@ def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, gr
             n_episodes += 1
     for i in range(lengths.shape[0]):
         for t in range(lengths[i]):
-            x = obs[i, t]
-            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop, z, h)
-            logits_of(W1, b1, h, out)
+            x, out, zt, ht = obs[i, t], logits[i, t], z[i, t], h[i, t]
             top, total = softmax(out, p)
             log_total = math.log(total)
             a_t = actions[i, t]
@@ -290,7 +287,7 @@ def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, gr
             for a in range(A):
                 gb1[a] += dlogit[a]
             for j in range(H):
-                hj = float(h[j])
+                hj = float(ht[j])
                 back = 0.0
                 for a in range(A):
                     gW1[j, a] += hj * dlogit[a]
@@ -298,9 +295,9 @@ def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, gr
                 if use_drop:
                     back *= float(drop[i, t, j])
                 if act == 0:
-                    dz[j] = back if z[j] > 0 else 0.0
+                    dz[j] = back if zt[j] > 0 else 0.0
                 else:
-                    y = math.tanh(z[j])
+                    y = math.tanh(zt[j])
                     dz[j] = back * (1.0 - y * y)
             for k in range(D):
                 xk = float(x[k])
@@ -309,6 +306,7 @@ def gradient(W0, b0, W1, b1, act, obs, actions, drop, use_drop, lengths, adv, gr
             for j in range(H):
                 gb0[j] += dz[j]
     return loss, entropy / max(n_steps, 1)
+
 
 @jit
 def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
@@ -322,6 +320,23 @@ def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, 
         denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
         flat[q] = flat[q] + m[q] * step_size / denom
     return math.sqrt(norm)
+
+
+@jit
+def learn(flat, m, v, grad, W1, act, obs, actions, drop, use_drop, z, h, logits, lengths,
+          returns, baseline, gamma, ema_prev, ema_weight, normalize, t, lr):
+    """One update: :func:`advantages`, :func:`gradient`, then Adam's step ``t`` (a float) with
+    torch.optim.Adam's defaults and the scalars it forms at that step (as StackedAdam).
+    Returns (loss, grad norm, mean entropy, the new EMA state)."""
+    adv, ema_next = advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize)
+    loss, entropy = gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv,
+                             grad)
+    b1, b2 = 0.9, 0.999
+    sqrt_bc2 = np.float32(math.sqrt(1 - math.pow(b2, t)))
+    step_size = np.float32(-lr / (1 - math.pow(b1, t)))
+    norm = adam(flat, m, v, grad, np.float32(1 - b1), np.float32(b2), np.float32(1 - b2),
+                sqrt_bc2, step_size, np.float32(1e-8))
+    return loss, norm, entropy, ema_next
 
 
 def cartpole_physics(env_id: str) -> tuple[np.ndarray, bool, int]:
@@ -378,30 +393,33 @@ class CompiledRun:
         check_supported(cfg)
         check_cartpole()
         self.cfg, self.cfgs = cfg, [cfg]
-        self.spec = spec = policy_spec(cfg)
+        spec = policy_spec(cfg)
         self.phys, self.euler, self.T = cartpole_physics(cfg.env_id)
         streams = seed_sequences(cfg.seed)
-        params = init_policy(spec, [torch_generator(streams["init"])])
+        params = init_policy(spec, [torch_generator(streams["init"])])  # as engine=torch
         D, (H,), A = spec.obs_dim, spec.hidden, spec.act_dim
-        self.flat = torch.cat([params[k].reshape(-1) for k in ("pi.W0", "pi.b0", "pi.W1", "pi.b1")]
-                              ).numpy().copy()
-        f = self.flat
+        # the weights, flat in StackedAdam's layout, and views of them in the network's shapes
+        self.flat = f = torch.cat([params[k].reshape(-1)
+                                   for k in ("pi.W0", "pi.b0", "pi.W1", "pi.b1")]).numpy().copy()
         self.W0, self.b0 = f[:D * H].reshape(D, H), f[D * H:D * H + H]
         self.W1, self.b1 = f[D * H + H:D * H + H + H * A].reshape(H, A), f[D * H + H + H * A:]
-        self.m, self.v = np.zeros_like(f), np.zeros_like(f)
-        self.grad = np.zeros(len(f))
-        self.adam_t = 0
+        self.m, self.v, self.grad = np.zeros_like(f), np.zeros_like(f), np.zeros(len(f))
         self.reset_rng = np.random.default_rng(streams["env"])
         self.noise_gen = torch_generator(streams["noise"])
         self.n = n = cfg.envs_per_seed
         self.act = ACTIVATIONS.index(cfg.activation)
+        self.use_drop = cfg.dropout > 0
         self.keep = np.float32(1.0 - cfg.dropout)
-        # the mask value of a kept unit, as torch computes (u < keep).float() / keep
-        self.scale = np.float32((torch.ones(1) / float(1.0 - cfg.dropout)).item()) if cfg.dropout else np.float32(1.0)
-        self.uniforms = 1 + (H if cfg.dropout > 0 else 0)
+        # a kept unit's mask value, as torch computes (u < keep).float() / keep
+        self.scale = np.float32((torch.ones(1) / (1.0 - cfg.dropout)).item())
+        self.uniforms = 1 + (H if self.use_drop else 0)  # per step: the action's, dropout's
+        # the round's steps, sub-env by sub-env (a round is one episode of each sub-env)
         self.obs = np.zeros((n, self.T, D), dtype=np.float32)
         self.actions = np.zeros((n, self.T), dtype=np.int64)
-        self.drop = np.ones((n, self.T if cfg.dropout > 0 else 1, H), dtype=np.float32)
+        self.drop = np.ones((n, self.T if self.use_drop else 1, H), dtype=np.float32)
+        self.z = np.zeros((n, self.T, H), dtype=np.float32)
+        self.h = np.zeros((n, self.T, H), dtype=np.float32)
+        self.logits = np.zeros((n, self.T, A), dtype=np.float32)
         self.state = np.zeros((n, 4))
         self.steps = np.zeros(n, dtype=np.int64)
         self.alive = np.zeros(n, dtype=bool)
@@ -412,49 +430,38 @@ class CompiledRun:
         self.logs = [self.log]
         self.returns = RETURNS.index(cfg.returns)
         self.baseline = BASELINES.index(cfg.baseline)
-        b1, b2 = 0.9, 0.999  # torch.optim.Adam's defaults, as StackedAdam
-        self.adam_consts = (np.float32(1 - b1), np.float32(b2), np.float32(1 - b2))
-        self.betas = (b1, b2)
         self.t0 = time.perf_counter()
 
     def collect(self) -> None:
-        """One round: each of the seed's ``n`` sub-envs plays one episode."""
+        """One round: each of the seed's ``n`` sub-envs plays one episode, drawing its noise in
+        the chunks :class:`pgbench.rollout.Collector` draws."""
         from pgbench.rollout import noise_chunk_end
 
         n = self.n
-        seeds = self.reset_rng.integers(0, 2**31 - 1, size=n)
-        for i, s in enumerate(seeds.tolist()):
+        for i, s in enumerate(self.reset_rng.integers(0, 2**31 - 1, size=n).tolist()):
             # what CartPoleEnv.reset(seed=s) draws (as pgbench.envs.SubEnvs.reset)
             self.state[i] = np.random.Generator(np.random.PCG64(s)).uniform(-0.05, 0.05, size=(4,))
         self.steps[:] = 0
         self.alive[:] = True
-        self.lengths[:] = 0
-        t = 0
-        while self.alive.any():
+        t, live = 0, True
+        while live:
             t_end = noise_chunk_end(t, self.T)
             u = torch.rand(t_end - t, n, self.uniforms, generator=self.noise_gen).numpy()
-            t = rollout(self.W0, self.b0, self.W1, self.b1, self.act, self.state, self.steps,
-                        self.alive, t, t_end, u, self.keep, self.scale, self.obs, self.actions,
-                        self.drop, self.lengths, self.terminated, self.truncated, self.phys,
-                        self.euler, self.T)
+            t, live = rollout(self.W0, self.b0, self.W1, self.b1, self.act, self.state,
+                              self.steps, self.alive, t, t_end, u, self.keep, self.scale,
+                              self.obs, self.actions, self.drop, self.z, self.h, self.logits,
+                              self.lengths, self.terminated, self.truncated, self.phys,
+                              self.euler, self.T)
 
     def update(self) -> None:
         cfg, log = self.cfg, self.log
-        adv, log.ema_state = advantages(self.lengths, self.returns, self.baseline, cfg.gamma,
-                                             log.ema_state, cfg.ema_weight,
-                                             cfg.normalize_advantages)
-        loss, entropy = gradient(self.W0, self.b0, self.W1, self.b1, self.act, self.obs,
-                                      self.actions, self.drop, cfg.dropout > 0, self.lengths, adv,
-                                      self.grad)
-        self.adam_t += 1
-        b1, b2 = self.betas
-        t = self.adam_t  # the scalars torch.optim.Adam forms at step t (see StackedAdam)
-        sqrt_bc2, step_size = np.float32(math.sqrt(1 - b2**t)), np.float32(-cfg.lr / (1 - b1**t))
-        norm = adam(self.flat, self.m, self.v, self.grad, *self.adam_consts, sqrt_bc2,
-                         step_size, np.float32(1e-8))
-        log.update_rows.append((log.updates, log.env_steps, int((self.lengths > 0).sum()),
-                                float(loss), float(norm), float(entropy), float("nan"),
-                                time.perf_counter() - self.t0))
+        loss, norm, entropy, log.ema_state = learn(
+            self.flat, self.m, self.v, self.grad, self.W1, self.act, self.obs, self.actions,
+            self.drop, self.use_drop, self.z, self.h, self.logits, self.lengths, self.returns,
+            self.baseline, cfg.gamma, log.ema_state, cfg.ema_weight, cfg.normalize_advantages,
+            float(log.updates + 1), cfg.lr)
+        log.update_rows.append((log.updates, log.env_steps, self.n, loss, norm, entropy,
+                                math.nan, time.perf_counter() - self.t0))
         log.updates += 1
 
     def run(self, progress=None):

@@ -83,9 +83,16 @@ def test_gradient_matches_autograd(activation, dropout):
 
     p = flat.numpy().copy()
     W0, b0, W1, b1 = p[:64].reshape(4, 16), p[64:80], p[80:112].reshape(16, 2), p[112:]
+    act = compiled.ACTIVATIONS.index(activation)
+    z, h = np.zeros((n, T, H), np.float32), np.zeros((n, T, H), np.float32)
+    logits = np.zeros((n, T, 2), np.float32)
+    for i in range(n):  # the activations the rollout keeps
+        for t in range(T):
+            compiled.hidden_layer(W0, b0, obs[i, t], act, drop[i, t], dropout > 0, z[i, t], h[i, t])
+            compiled.logits_of(W1, b1, h[i, t], logits[i, t])
     grad = np.zeros(len(p))
-    got_loss, got_entropy = compiled.gradient(W0, b0, W1, b1, compiled.ACTIVATIONS.index(activation),
-                                              obs, actions, drop, dropout > 0, lengths, adv, grad)
+    got_loss, got_entropy = compiled.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
+                                              logits, lengths, adv, grad)
     np.testing.assert_allclose(grad, want.numpy(), rtol=1e-4, atol=1e-6)
     assert got_loss == pytest.approx(float(loss.detach()), rel=1e-5)
     assert got_entropy == pytest.approx(float(entropy.mean().detach()), rel=1e-5)
