@@ -50,7 +50,7 @@ ADHOC_SUITE = "adhoc"
 RUNS_COLUMNS: dict[str, str] = {
     "suite": "str", "env": "str", "variant": "str", "arm": "str", "setting": "str",
     "seed": "int64", "config_hash": "str", "run_hash": "str", "stop_reason": "str",
-    "threshold": "float64", "budget_steps": "int64",
+    "threshold": "float64", "budget_steps": "int64", "engine": "str",
     "env_steps": "int64", "episodes": "int64", "updates": "int64",
     "final_return": "float64",
     "steps_to_threshold": "float64", "episodes_to_threshold": "float64", "censored": "bool",
@@ -247,6 +247,7 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         "stop_reason": str(info.get("stop_reason") or ""),
         "threshold": threshold,
         "budget_steps": int(config.get("total_steps", -1)),
+        "engine": str(config.get("engine", "torch")),  # runs from before engines were torch's
         "env_steps": total_steps,
         "episodes": total_episodes,
         "updates": int(totals.get("updates", 0)),

@@ -515,8 +515,10 @@ def _compute_section(summary: Summary, palettes: Mapping[str, Mapping[str, str]]
         return palettes.get(str(suite), {}).get(str(arm))
 
     runs = summary.runs
+    if "engine" not in runs:  # a summary from before the field: every run was torch's
+        runs = runs.assign(engine="torch")
     per_arm = (runs.assign(arm=runs["arm"].astype(str))
-               .groupby(["suite", "env", "arm"], sort=True)
+               .groupby(["suite", "env", "arm", "engine"], sort=True)
                .agg(seeds=("seed", "size"), env_steps=("env_steps", "sum"),
                     wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"))
                .reset_index())
@@ -525,15 +527,17 @@ def _compute_section(summary: Summary, palettes: Mapping[str, Mapping[str, str]]
         return fmt_num(steps / seconds) if _finite(seconds) and seconds > 0 else DASH
 
     arm_rows = [{"_colour": colour(r["suite"], r["arm"]), "suite": str(r["suite"]), "env": str(r["env"]),
-                 "arm": r["arm"], "seeds": str(r["seeds"]), "env_steps": fmt_num(r["env_steps"]),
+                 "arm": r["arm"], "engine": str(r["engine"]), "seeds": str(r["seeds"]),
+                 "env_steps": fmt_num(r["env_steps"]),
                  "wall": fmt_seconds(r["wall_s"]), "cpu": fmt_seconds(r["cpu_s"]),
                  "rate": rate(r["env_steps"], r["wall_s"])} for r in per_arm.to_dict("records")]
     tot = per_arm[["seeds", "env_steps", "wall_s", "cpu_s"]].sum()
     arms = _table([("arm", "arm", False), ("suite", "suite", False), ("env", "env", False),
-                   ("seeds", "runs", True), ("env_steps", "env steps", True),
+                   ("engine", "engine", False), ("seeds", "runs", True), ("env_steps", "env steps", True),
                    ("wall", "wall (sum over runs)", True), ("cpu", "CPU", True),
                    ("rate", "steps/s (wall)", True)], arm_rows,
-                  total={"arm": "total", "suite": "", "env": "", "seeds": str(int(tot["seeds"])),
+                  total={"arm": "total", "suite": "", "env": "", "engine": "",
+                         "seeds": str(int(tot["seeds"])),
                          "env_steps": fmt_num(tot["env_steps"]), "wall": fmt_seconds(tot["wall_s"]),
                          "cpu": fmt_seconds(tot["cpu_s"]), "rate": rate(tot["env_steps"], tot["wall_s"])})
     jobs = None

@@ -63,6 +63,16 @@ def test_censored_run_and_final_return_of_the_last_tenth(tmp_path):
     assert row["seed"] == 3
 
 
+def test_engine_comes_from_the_config_and_defaults_to_torch(tmp_path):
+    write_run_dir(tmp_path / "old" / "seed0", [10.0, 20.0])  # a run.json from before engines
+    new = write_run_dir(tmp_path / "new" / "seed1", [10.0, 20.0], seed=1)
+    info = json.loads((new / "run.json").read_text())
+    info["config"]["engine"] = "numba"
+    (new / "run.json").write_text(json.dumps(info))
+    runs = aggregate_runs([tmp_path])["runs"].set_index("seed")
+    assert runs.loc[0, "engine"] == "torch" and runs.loc[1, "engine"] == "numba"
+
+
 def test_runs_table_has_the_contract_columns_and_types(tmp_path):
     write_run_dir(tmp_path / "r" / "seed0", [10.0, 20.0], variant="rtg_baseline",
                   setting={"dropout": "0.6", "baseline": "whiten"}, elapsed_s=4.0, cpu_s=3.0)

@@ -162,6 +162,14 @@ def test_compute_section_shows_each_job_training_every_arm(report):
     assert len(rows) == 2 and all("| all arms |" in row and "0,1,2,3,4" in row for row in rows), rows
 
 
+def test_compute_section_names_each_arms_engine(report):
+    readme = (report / "README.md").read_text(encoding="utf-8")
+    arms = readme.split("## Compute cost", 1)[1].split("### Per Snakemake job", 1)[0]
+    engines = {line.split(" | ")[1]: line.split(" | ")[3] for line in arms.splitlines()
+               if line.startswith("| ") and line.split(" | ")[1] in ("slides", "cs234")}
+    assert engines == {"slides": "numba", "cs234": "torch"}, arms
+
+
 def test_gradient_study_section_present(report):
     html = (report / "index.html").read_text(encoding="utf-8")
     assert 'id="gradient-study"' in html
