@@ -17,26 +17,16 @@ import argparse
 import platform
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 
 from pgbench.compiled import CompiledRun
-from pgbench.config import make_config
 from pgbench.train import GroupTrainer
-
-ARMS = [("vanilla", {"dropout": 0.0}), ("vanilla", {"dropout": 0.6}), ("rtg", {"dropout": 0.6}),
-        ("baseline", {"dropout": 0.6}),
-        ("rtg_baseline", {"baseline": "ema", "dropout": 0.0}),
-        ("rtg_baseline", {"baseline": "ema", "dropout": 0.6}),
-        ("rtg_baseline", {"baseline": "whiten", "dropout": 0.0}),
-        ("rtg_baseline", {"baseline": "whiten", "dropout": 0.6})]
+from slides_arms import ARMS, slides_configs
 
 
 def configs(seeds: int, steps: int, engine: str):
-    base = {"env_id": "CartPole-v1", "episodes_per_update": 1, "lr": 0.01, "hidden": (128,),
-            "gamma": 0.99, "total_steps": steps, "engine": engine}
-    return [replace(make_config(v, {**base, **o}), seed=s) for v, o in ARMS for s in range(seeds)]
+    return slides_configs(seeds, steps, engine=engine)
 
 
 def train(engine: str, cfgs) -> tuple[float, float, int, int]:

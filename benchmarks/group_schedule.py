@@ -19,26 +19,17 @@ import hashlib
 import platform
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 
 import pgbench.train as train
-from pgbench.config import make_config
+from slides_arms import ARMS, slides_configs
 
-ARMS = [("vanilla", {"dropout": 0.0}), ("vanilla", {"dropout": 0.6}), ("rtg", {"dropout": 0.6}),
-        ("baseline", {"dropout": 0.6}),
-        ("rtg_baseline", {"baseline": "ema", "dropout": 0.0}),
-        ("rtg_baseline", {"baseline": "ema", "dropout": 0.6}),
-        ("rtg_baseline", {"baseline": "whiten", "dropout": 0.0}),
-        ("rtg_baseline", {"baseline": "whiten", "dropout": 0.6})]
 CHOICES = [(0.25, 1.0), (0.5, 0.5), (1.0, 0.5), (0.5, 1.0)]  # (WAIT_FRACTION, READY_SHARE)
 
 
 def configs(seeds: int, steps: int):
-    base = {"env_id": "CartPole-v1", "episodes_per_update": 1, "lr": 0.01, "hidden": (128,),
-            "gamma": 0.99, "total_steps": steps, "stop_when_solved": True}
-    return [replace(make_config(v, {**base, **o}), seed=s) for v, o in ARMS for s in range(seeds)]
+    return slides_configs(seeds, steps, stop_when_solved=True)
 
 
 def run_once(cfgs, wait: float, share: float) -> tuple[float, int, int, str]:
