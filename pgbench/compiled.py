@@ -33,7 +33,6 @@ import torch
 
 from pgbench.errors import UserError
 
-ENGINES = ("torch", "numba")
 CARTPOLES = ("CartPole-v0", "CartPole-v1")
 RETURNS = ("total", "rtg")  # codes 0, 1 in the kernels
 BASELINES = ("none", "mean", "ema", "whiten")  # codes 0..3
@@ -55,9 +54,11 @@ def unsupported(cfg) -> list[str]:
     if cfg.baseline not in BASELINES:
         out.append(f"baseline={cfg.baseline} (accepted: {', '.join(BASELINES)})")
     if cfg.episodes_per_update < 1:
-        out.append("steps_per_update (accepted: episodes_per_update >= 1)")
+        out.append(f"steps_per_update={cfg.steps_per_update} (accepted: whole episodes per "
+                   "update, episodes_per_update >= 1)")
     elif cfg.num_envs not in (0, cfg.episodes_per_update):
-        out.append(f"num_envs={cfg.num_envs} (accepted: 0 or episodes_per_update)")
+        out.append(f"num_envs={cfg.num_envs} (accepted: 0 or {cfg.episodes_per_update}, the "
+                   "episodes per update)")
     if len(cfg.hidden) != 1:
         out.append(f"hidden={','.join(map(str, cfg.hidden))} (accepted: one hidden layer)")
     if cfg.entropy_coef != 0:
@@ -76,7 +77,14 @@ def check_supported(cfg) -> None:
 
 # -- the kernels: fastmath stays off (IEEE arithmetic in the order written), so a seed gives
 # the same numbers on every run; compiled once, then loaded from Numba's cache ----------------
-jit = numba.njit(cache=True, nogil=True)
+def jit(function):
+    """Compile ``function`` lazily, cached on disk where Numba finds a writable place (beside
+    this file, or in the user's cache directory), else compiled anew in each process."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
 
 
 @jit
@@ -374,9 +382,10 @@ def check_cartpole(episodes: int = 64) -> None:
             obs, _, term, _, _ = env.step(a)
             my_term = step(mine, a, phys, euler)
             if not (np.array_equal(mine, env.state) and bool(my_term) == term):
-                raise RuntimeError(
-                    "the compiled CartPole does not reproduce Gymnasium's on this machine "
-                    f"(episode {episode}); use engine=torch")
+                raise UserError(
+                    "engine=numba: the compiled CartPole does not reproduce Gymnasium's on this "
+                    f"machine (episode {episode} of the check differs); accepted here: "
+                    "engine=torch")
             if term:
                 break
     env.close()

@@ -89,7 +89,8 @@ class TrainConfig:
     pass and update), or ``numba`` (compiled loops, one run at a time, many times faster on
     one-episode updates; covers REINFORCE without a critic on CartPole with one hidden layer,
     see :mod:`pgbench.compiled`). The same seed draws the same random numbers under both; the
-    network's rounding differs, so the runs part ways after their first few episodes."""
+    network's rounding differs, so the runs part ways once a rounding difference first flips an
+    action (after tens to thousands of episodes)."""
 
     # -- derived values: properties, never patched fields -------------------------------------
     @property
@@ -160,6 +161,14 @@ class TrainConfig:
                 "baseline=whiten needs returns=rtg: whitening a total return that is the same on "
                 "every step of an episode leaves nothing"
             )
+        if (self.returns == "total" and self.episodes_per_update == 1
+                and (self.normalize_advantages or self.baseline in ("mean", "time", "optimal"))):
+            why = ("normalize_advantages" if self.normalize_advantages
+                   else f"baseline={self.baseline}")
+            raise UserError(
+                f"returns=total with {why} and episodes_per_update=1 makes every advantage 0 "
+                "(the episode's return minus its own mean), so nothing is learnt but rounding "
+                "noise; accepted: returns=rtg, baseline none or ema, or episodes_per_update >= 2")
         if self.returns == "gae" and self.baseline not in ("none", "value"):
             bad("baseline", "none or value with returns=gae (GAE brings its own critic)")
         if self.engine == "numba":

@@ -896,6 +896,9 @@ def run(args) -> int:
         overrides["episodes_per_update"] = 0  # a step quota replaces the default episode quota
     overrides.update(env_id=args.env, seed=args.seed)
     cfg = make_config(args.variant, overrides)
+    if cfg.engine != "torch":
+        raise UserError(f"bad value engine={cfg.engine!r}: the gradient study trains its "
+                        "snapshots and takes its gradients with torch; accepted: torch")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")

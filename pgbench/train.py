@@ -428,6 +428,9 @@ class GroupTrainer:
     def __init__(self, cfgs: TrainConfig | list[TrainConfig], seeds: list[int] | None = None):
         if isinstance(cfgs, TrainConfig):
             cfgs = [replace(cfgs, seed=s) for s in (seeds if seeds is not None else [cfgs.seed])]
+        if any(c.engine != "torch" for c in cfgs):
+            raise UserError("this trainer is engine=torch; accepted here: engine=torch (runs with "
+                            "engine=numba train through pgbench.compiled, as train_runs does)")
         keys = {group_key(c) for c in cfgs}
         if len(keys) != 1:
             raise ValueError("a group's configs may differ only in " + ", ".join(PER_RUN_FIELDS))

@@ -33,7 +33,7 @@ def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
     batch = Batch(obs=None, actions=None, rewards=mask.astype(float)[None], mask=mask[None],
                   terminated=np.ones((1, 4), bool), truncated=np.zeros((1, 4), bool),
                   lengths=lengths[None], final_obs=None, dropout_masks=None)
-    cfg = make_config("rtg", {"returns": returns, "baseline": baseline,
+    cfg = make_config("rtg", {"returns": returns, "baseline": baseline, "episodes_per_update": 4,
                               "normalize_advantages": normalize, "gamma": 0.9})
     for previous in (float("nan"), 3.5):  # the EMA baseline's state: none yet, then some
         want, _, want_state = advantages(cfg, batch, None, None, np.array([previous]))
@@ -118,19 +118,53 @@ def test_cartpole_is_gymnasiums():
     compiled.check_cartpole.__wrapped__(episodes=32)  # raises on the first state that differs
 
 
-@pytest.mark.parametrize("variant, overrides", [("vanilla", {"dropout": 0.6}),
-                                                ("rtg_baseline", {"baseline": "whiten"}),
-                                                ("baseline", {"episodes_per_update": 2})])
+@pytest.mark.parametrize("variant, overrides", [
+    ("vanilla", {"dropout": 0.6}),
+    ("rtg_baseline", {"baseline": "whiten"}),
+    ("baseline", {"episodes_per_update": 2, "ema_weight": 0.3}),
+    ("rtg", {"gamma": 0.9, "normalize_advantages": True, "activation": "tanh", "dropout": 0.2}),
+    ("rtg", {"baseline": "mean", "episodes_per_update": 3, "env_id": "CartPole-v0", "lr": 0.03})])
 def test_follows_the_torch_engine_while_no_action_flips(variant, overrides):
     """The same seed draws the same resets, action noise and dropout masks under both engines;
-    only the network's rounding differs, so the first episodes are the same."""
-    cfg = slides(variant, total_steps=3000, **overrides)
+    only the network's rounding differs, so the first episodes are the same (every field), and
+    the first updates agree to rounding."""
+    cfg = slides(variant, total_steps=4000, **overrides)
     ours = compiled.CompiledRun(cfg).run()
     theirs = GroupTrainer(replace(cfg, engine="torch")).run()[0]
-    first = [row[:6] for row in ours.episode_rows[:12]]
-    assert first == [row[:6] for row in theirs.episode_rows[:12]]
+    assert ours.episode_rows[:20] == theirs.episode_rows[:20]
     np.testing.assert_allclose([r[3:6] for r in ours.update_rows[:3]],
                                [r[3:6] for r in theirs.update_rows[:3]], rtol=1e-4)
+
+
+def balancing_weights(hidden: int, copies: int, gain: float) -> np.ndarray:
+    """Flat weights (W0, b0, W1, b1) of a 4-hidden-2 relu policy whose logit difference is
+    ``gain * (3 theta + theta_dot)``, spread over ``copies`` units each way: it keeps the pole
+    up, so its episodes run long and often to the time limit."""
+    w0, w1 = np.zeros((4, hidden), np.float32), np.zeros((hidden, 2), np.float32)
+    c = gain * np.array([0.0, 0.0, 3.0, 1.0], np.float32)
+    w0[:, :copies], w0[:, copies:2 * copies] = c[:, None], -c[:, None]
+    w1[:copies, 1], w1[copies:2 * copies, 1] = 1.0 / copies, -1.0 / copies
+    return np.concatenate([w0.ravel(), np.zeros(hidden, np.float32), w1.ravel(),
+                           np.zeros(2, np.float32)])
+
+
+@pytest.mark.parametrize("env_id, n, dropout", [("CartPole-v0", 3, 0.3), ("CartPole-v1", 2, 0.0)])
+def test_long_episodes_and_time_limits_match_the_torch_engine(env_id, n, dropout):
+    """A fixed (lr 1e-12) policy that balances: every episode row, through the noise chunks of
+    long episodes (16, 32, 64, 128, ... steps), truncation at the env's limit and termination,
+    with several sub-envs per seed ending at different steps."""
+    cfg = slides("rtg", env_id=env_id, episodes_per_update=n, dropout=dropout, lr=1e-12,
+                 hidden=[16], total_steps=3500)
+    w = balancing_weights(16, 4, gain=2.0)
+    ours = compiled.CompiledRun(cfg)
+    ours.flat[:] = w
+    theirs = GroupTrainer(replace(cfg, engine="torch"))
+    theirs.opt.flat[0] = torch.from_numpy(w)
+    a, b = ours.run(), theirs.run()[0]
+    assert a.episode_rows == b.episode_rows
+    truncated = [row[6] for row in a.episode_rows]
+    assert any(truncated) and not all(truncated)  # both ends occur
+    assert max(row[4] for row in a.episode_rows) == (200 if env_id == "CartPole-v0" else 500)
 
 
 def test_same_seed_same_numbers_and_seeds_differ():
@@ -141,7 +175,7 @@ def test_same_seed_same_numbers_and_seeds_differ():
     assert c.episode_rows != a.episode_rows
 
 
-def test_stops_as_the_torch_trainer_does(tmp_path):
+def test_stops_when_solved_or_at_the_budget():
     log = compiled.CompiledRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
                                       stop_when_solved=True)).run()
     assert log.stop_reason == "solved" and log.solved is not None
@@ -155,7 +189,8 @@ def test_stops_as_the_torch_trainer_does(tmp_path):
     ({"baseline": "value"}, "baseline=value"),
     ({"hidden": [64, 64]}, "hidden=64,64"),
     ({"episodes_per_update": 0, "steps_per_update": 500}, "steps_per_update"),
-    ({"entropy_coef": 0.01}, "entropy_coef=0.01")])
+    ({"entropy_coef": 0.01}, "entropy_coef=0.01"),
+    ({"num_envs": 3}, "num_envs=3 (accepted: 0 or 1")])
 def test_unsupported_configs_are_refused_by_name(overrides, named):
     with pytest.raises(UserError) as err:
         slides("rtg", **overrides)
@@ -167,13 +202,40 @@ def test_bad_engine_name():
         make_config("rtg", {"engine": "jax"})
 
 
-def test_train_runs_writes_compiled_runs(tmp_path):
+def test_total_return_with_its_own_mean_is_refused_for_both_engines():
+    for engine in compiled_engines():
+        with pytest.raises(UserError, match="returns=total with normalize_advantages.*every advantage 0"):
+            make_config("vanilla", {"normalize_advantages": True, "engine": engine})
+        with pytest.raises(UserError, match="baseline=mean"):
+            make_config("vanilla", {"baseline": "mean", "engine": engine})
+    make_config("vanilla", {"baseline": "mean", "episodes_per_update": 2})  # a batch mean
+
+
+def compiled_engines():
+    from pgbench.config import ENGINES
+
+    return ENGINES
+
+
+def test_the_torch_trainer_refuses_numba_configs():
+    with pytest.raises(UserError, match="engine=torch"):
+        GroupTrainer(slides("rtg", total_steps=1000))
+
+
+def test_train_runs_sends_numba_runs_to_the_compiled_engine(tmp_path, monkeypatch):
     cfg = slides("rtg", total_steps=2000)
     torch_cfg = replace(cfg, engine="torch", seed=1)
+    compiled_seeds = []
+    original = compiled.CompiledRun.run
+
+    def spy(self, progress=None):
+        compiled_seeds.append(self.cfg.seed)
+        return original(self, progress)
+
+    monkeypatch.setattr(compiled.CompiledRun, "run", spy)
     logs = train_runs([RunRequest(cfg, tmp_path / "a"), RunRequest(torch_cfg, tmp_path / "b")])
-    assert [log.seed for log in logs] == [0, 1]
+    assert [log.seed for log in logs] == [0, 1] and compiled_seeds == [0]
     info = json.loads((tmp_path / "a" / "run.json").read_text())
     assert info["config"]["engine"] == "numba" and info["status"] == "complete"
-    assert "numba" in info["provenance"]["packages"]
     assert is_complete(tmp_path / "a", cfg) and not is_complete(tmp_path / "a", torch_cfg)
     assert is_complete(tmp_path / "b", torch_cfg)
