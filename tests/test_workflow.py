@@ -82,6 +82,14 @@ def test_dry_run_plans_the_default_suites(tmp_path):
     assert counts == {"train": "8", "aggregate": "1", "report": "1"}, res.stdout[-3000:]
 
 
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "ci.yaml", "full.yaml"])
+def test_every_config_file_plans(tmp_path, name):
+    """Each shipped config passes the workflow's checks (schema, then every arm's TrainConfig)."""
+    res = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(tmp_path), "--configfile",
+                          str(ROOT / "config" / name)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
 def job_spec(*arms, env="CartPole-v1"):
     """A `pgbench train-job` spec of seeds 0, 1 writing runs/<arm>/seed<k>; each arm is
     (arm name, variant, overrides)."""
