@@ -533,7 +533,8 @@ def _compute_section(summary: Summary, palettes: Mapping[str, Mapping[str, str]]
                  "rate": rate(r["env_steps"], r["wall_s"])} for r in per_arm.to_dict("records")]
     tot = per_arm[["seeds", "env_steps", "wall_s", "cpu_s"]].sum()
     arms = _table([("arm", "arm", False), ("suite", "suite", False), ("env", "env", False),
-                   ("engine", "engine", False), ("seeds", "runs", True), ("env_steps", "env steps", True),
+                   ("engine", "engine", False), ("seeds", "runs", True),
+                   ("env_steps", "env steps", True),
                    ("wall", "wall (sum over runs)", True), ("cpu", "CPU", True),
                    ("rate", "steps/s (wall)", True)], arm_rows,
                   total={"arm": "total", "suite": "", "env": "", "engine": "",

@@ -145,7 +145,8 @@ def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, trun
     of "solved" fired at it (the sources' running reward, or the mean of the last 100)."""
     log.last_returns.append(ret)
     log.env_steps += length
-    log.running_reward = RUNNING_REWARD_WEIGHT * ret + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward
+    log.running_reward = (RUNNING_REWARD_WEIGHT * ret
+                          + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward)
     log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length, terminated,
                              truncated, log.running_reward))
     if threshold is not None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pgbench import compiled
-from pgbench.config import make_config
+from pgbench.config import ENGINES, make_config
 from pgbench.errors import UserError
 from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy
 from pgbench.rollout import Batch
@@ -194,7 +194,8 @@ def test_stops_when_solved_or_at_the_budget():
 def test_unsupported_configs_are_refused_by_name(overrides, named):
     with pytest.raises(UserError) as err:
         slides("rtg", **overrides)
-    assert named in str(err.value) and "accepted" in str(err.value) and "engine=torch" in str(err.value)
+    message = str(err.value)
+    assert named in message and "accepted" in message and "engine=torch" in message
 
 
 def test_bad_engine_name():
@@ -203,18 +204,13 @@ def test_bad_engine_name():
 
 
 def test_total_return_with_its_own_mean_is_refused_for_both_engines():
-    for engine in compiled_engines():
-        with pytest.raises(UserError, match="returns=total with normalize_advantages.*every advantage 0"):
+    for engine in ENGINES:
+        with pytest.raises(UserError,
+                           match="returns=total with normalize_advantages.*every advantage 0"):
             make_config("vanilla", {"normalize_advantages": True, "engine": engine})
         with pytest.raises(UserError, match="baseline=mean"):
             make_config("vanilla", {"baseline": "mean", "engine": engine})
     make_config("vanilla", {"baseline": "mean", "episodes_per_update": 2})  # a batch mean
-
-
-def compiled_engines():
-    from pgbench.config import ENGINES
-
-    return ENGINES
 
 
 def test_the_torch_trainer_refuses_numba_configs():
