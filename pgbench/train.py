@@ -710,6 +710,9 @@ class RunRequest:
 def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[SeedLog]:
     """Train every request; each run directory is written as soon as its run finishes.
 
+    The returned logs keep each run's totals and solve points; their episode and update rows
+    are freed once written (read them from the run directories).
+
     Runs that may share a group (same :func:`group_key`: e.g. the arms of a suite that differ
     in estimator or dropout only) train in one :class:`GroupTrainer`; each run's numbers are
     those it gets alone, whatever else the call trains. Returns the logs in request order.
@@ -732,6 +735,7 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
                 shares.start([i])
                 logs[i] = CompiledRun(r.cfg).run(progress=bar)
                 write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
+                _drop_rows(logs[i])
         for members in groups.values():
             members = [i for i in members if requests[i].cfg.engine != "numba"]
             if not members:
@@ -743,6 +747,7 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
                 i = members[next(k for k, x in enumerate(trainer.logs) if x is log)]
                 r = requests[i]
                 write_run(r.out_dir, r.cfg, log, r.meta, prov, *shares.stop(i))
+                _drop_rows(log)
                 logs[i] = log
 
             trainer.run(on_finished=finished, progress=bar)
@@ -750,6 +755,13 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
         if bar is not None:
             bar.close()
     return logs
+
+
+def _drop_rows(log: SeedLog) -> None:
+    """Free a written run's episode and update rows (they are in its run directory): a job's
+    memory then holds its running runs only, not every run it has finished (a collapsed slides
+    seed keeps ~320,000 of each)."""
+    log.episode_rows, log.update_rows = [], []
 
 
 class _Shares:
