@@ -379,19 +379,42 @@ def _job_seeds(runs: pd.DataFrame, suite: str, env: str, arm: str, block: str) -
     return ",".join(str(s) for s in seeds), float(steps.sum()) if complete else math.nan
 
 
-def compute_table(benchmarks_dir: str | Path | None, runs: pd.DataFrame) -> pd.DataFrame:
-    """compute.parquet from Snakemake ``benchmark:`` TSV files under ``benchmarks_dir``.
+def _benchmark_files(benchmarks) -> list[tuple[Path, Path]]:
+    """(file, root) of each benchmark TSV: every file under a directory (identified relative to
+    it), and each file given as such (read as ``<rule>/<env>.tsv`` or
+    ``train/<suite>/<env>/block<k>.tsv``). A file that does not exist is skipped with a warning
+    (the workflow lists the jobs it planned; one may have been deleted); a missing directory is
+    an error."""
+    out = []
+    for given in [benchmarks] if isinstance(benchmarks, (str, Path)) else list(benchmarks):
+        path = Path(given)
+        if path.is_dir():
+            out += [(p, path) for p in sorted(path.rglob("*.tsv")) if not _hidden(p, path)]
+        elif path.suffix == ".tsv":
+            if path.exists():
+                out.append((path, path.parent.parent))
+            else:
+                warnings.warn(SkippedRunWarning(f"no benchmark file {path}; its job is left out "
+                                                "of compute.parquet"))
+        elif not path.exists():
+            raise UserError(f"benchmarks directory {path} does not exist")
+        else:
+            raise UserError(f"benchmarks {path} is neither a directory nor a .tsv file; "
+                            "accepted: a benchmark directory or Snakemake benchmark .tsv files")
+    return out
+
+
+def compute_table(benchmarks, runs: pd.DataFrame) -> pd.DataFrame:
+    """compute.parquet from Snakemake ``benchmark:`` TSV files: ``benchmarks`` is a directory
+    (every TSV under it), or a list of directories and files (see :func:`_benchmark_files`).
 
     ``runs`` needs a ``seed_group`` column (tuples) beside the runs-table columns. A benchmark
-    file with several rows (``repeat``) contributes their mean. No directory -> empty table.
+    file with several rows (``repeat``) contributes their mean. None -> empty table.
     """
-    if benchmarks_dir is None:
+    if benchmarks is None:
         return _typed([], COMPUTE_COLUMNS)
-    root = Path(benchmarks_dir)
-    if not root.is_dir():
-        raise UserError(f"benchmarks directory {root} does not exist")
     rows = []
-    for path in sorted(p for p in root.rglob("*.tsv") if not _hidden(p, root)):
+    for path, root in _benchmark_files(benchmarks):
         try:
             bench = pd.read_csv(path, sep="\t")
         except Exception as err:
@@ -494,9 +517,9 @@ def configure_parser(parser) -> None:
     parser.add_argument("--out", required=True, metavar="SUMMARY",
                         help="summary directory to write runs/curves/compute.parquet and "
                              "provenance.json into")
-    parser.add_argument("--benchmarks", metavar="DIR",
-                        help="Snakemake benchmark directory (benchmarks/): its TSV files become "
-                             "compute.parquet (empty without it)")
+    parser.add_argument("--benchmarks", metavar="PATH", nargs="+",
+                        help="Snakemake benchmark directory (every TSV under it), or the jobs' "
+                             "benchmark .tsv files: they become compute.parquet (empty without)")
     parser.add_argument("--gradstudy", metavar="DIR",
                         help="directory with gradstudy*.parquet tables to copy into SUMMARY")
 
@@ -518,7 +541,7 @@ def run(args) -> int:
         write_parquet_atomic(out / file_name, frame)
     copied = list(gradstudy)
     command = " ".join(["pgbench", "aggregate", *map(str, args.run_dirs), "--out", str(out),
-                        *(["--benchmarks", str(args.benchmarks)] if args.benchmarks else []),
+                        *(["--benchmarks", *map(str, args.benchmarks)] if args.benchmarks else []),
                         *(["--gradstudy", str(args.gradstudy)] if args.gradstudy else [])])
     write_json_atomic(out / "provenance.json", summary_provenance(tables["runs"], command))
     runs = tables["runs"]

@@ -215,6 +215,29 @@ def test_compute_table_from_benchmark_files(tmp_path):
     assert len(other) == 1 and other["seeds"].iloc[0] == ""
 
 
+def test_compute_table_of_listed_files_ignores_stale_ones(tmp_path):
+    for seed in range(2):
+        write_run_dir(tmp_path / "runs" / "vanilla" / f"seed{seed}", [10.0], lengths=[100],
+                      seed=seed, seed_group=[0, 1])
+    bench = tmp_path / "benchmarks" / "train" / "slides" / "CartPole-v1"
+    (bench / "vanilla").mkdir(parents=True)  # an older layout's file, and a block no longer planned
+    for stale in (bench / "vanilla" / "block0.tsv", bench / "block7.tsv"):
+        stale.write_text(BENCH_HEADER + "9.0\t0:00:09\t150.5\t300\t100\t110\t0\t1\t90\t9\n")
+    (bench / "block0.tsv").write_text(BENCH_HEADER + "2.0\t0:00:02\t150.5\t300\t100\t110\t0\t1\t90\t1.8\n")
+    (tmp_path / "benchmarks" / "gradstudy").mkdir()
+    (tmp_path / "benchmarks" / "gradstudy" / "CartPole-v1.tsv").write_text(
+        BENCH_HEADER + "3.0\t0:00:03\t90\t1\t1\t1\t0\t0\t50\t2.9\n")
+    listed = [bench / "block0.tsv", tmp_path / "benchmarks" / "gradstudy" / "CartPole-v1.tsv",
+              bench / "block1.tsv"]  # planned, but its file is gone: skipped with a warning
+    with pytest.warns(SkippedRunWarning, match="block1.tsv"):
+        compute = aggregate_runs([tmp_path / "runs"], benchmarks=listed)["compute"]
+    assert compute[["rule", "env", "seeds"]].values.tolist() == [
+        ["train", "CartPole-v1", "0,1"], ["gradstudy", "CartPole-v1", ""]]
+    assert compute["cpu_time"].tolist() == [1.8, 2.9]
+    everything = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
+    assert len(everything) == 4  # a directory is read whole, stale files included
+
+
 def test_compute_table_reads_the_older_per_arm_job_layout(tmp_path):
     for variant in ("vanilla", "rtg"):
         for seed in range(2):

@@ -13,7 +13,11 @@ rule aggregate:
     params:
         run_dirs=" ".join(all_run_dirs()),
         gradstudy=f"--gradstudy {RESULTS}/gradstudy" if GRADSTUDY_ENVS else "",
-        benchmarks=f"{RESULTS}/benchmarks",
+        # the planned jobs' files only: a results directory may keep files of jobs that a
+        # changed config no longer has (other blocks of seeds, an older layout)
+        benchmarks=" ".join(
+            [f"{RESULTS}/benchmarks/train/{s}/{e}/block{b}.tsv" for s, e, b in TRAIN_JOBS]
+            + [f"{RESULTS}/benchmarks/gradstudy/{env}.tsv" for env in GRADSTUDY_ENVS]),
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         f"{LOGS}/aggregate.log",
