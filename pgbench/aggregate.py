@@ -467,6 +467,7 @@ def aggregate_runs(run_dirs, benchmarks: str | Path | None = None) -> dict[str, 
         rows.append(row)
         episodes_by_run[row["run_dir"]] = episodes
     with_groups = pd.DataFrame(rows)
+    _refuse_two_configs_per_arm(with_groups)
     runs = _typed(rows, RUNS_COLUMNS).sort_values(
         ["suite", "env", "variant", "setting", "seed"], kind="stable").reset_index(drop=True)
     return {
@@ -474,6 +475,26 @@ def aggregate_runs(run_dirs, benchmarks: str | Path | None = None) -> dict[str, 
         "curves": curves_table(runs, episodes_by_run),
         "compute": compute_table(benchmarks, with_groups),
     }
+
+
+def _refuse_two_configs_per_arm(rows: pd.DataFrame) -> None:
+    """One run per (suite, env, variant, setting, seed): the report, claims and check compare
+    arms by seed. Two runs there come from two configs given the same arm name (e.g. the same
+    variant run with both engines, or two budgets, outside a suite)."""
+    keys = ["suite", "env", "variant", "setting", "seed"]
+    twice = rows[rows.duplicated(keys, keep=False)]
+    if twice.empty:
+        return
+    first = twice.iloc[0]
+    same = twice[(twice[keys] == first[keys]).all(axis=1)]
+    a, b = (json.loads((Path(d) / "run.json").read_text())["config"] for d in same["run_dir"][:2])
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    raise UserError(
+        f"more than one run for {first['suite']}/{first['env']}/{first['variant']} "
+        f"({first['setting']}) seed {first['seed']}: {', '.join(same['run_dir'][:2])} (their "
+        f"configs differ in {', '.join(differ) or 'nothing'}); accepted: one run per suite, env, "
+        "variant, setting and seed. Aggregate them separately, or train them in a suite whose "
+        "arms vary that setting")
 
 
 def summary_provenance(runs: pd.DataFrame, command: str) -> dict:

@@ -30,6 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from pgbench import stats
+
 #: Figure width in inches and PNG resolution: 7 in x 200 dpi = 1400 px, which the HTML shows at
 #: about 900 CSS px, i.e. sharp on a 2x (retina) laptop screen.
 FIG_WIDTH_IN = 7.0
@@ -212,13 +214,11 @@ def bootstrap_mean_ci(values: np.ndarray, rng: np.random.Generator, *, n_boot: i
 
 
 def kaplan_meier(times: Iterable[float], solved: Iterable[bool]) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier estimate of the fraction of seeds solved by time t, under right censoring.
-
-    ``times[i]`` is seed i's env steps to threshold if ``solved[i]``, else its censoring time (the
-    steps it ran without solving). Returns the step function as ``(t, fraction)``: ``t[0] = 0``,
-    ``fraction[0] = 0``, then one point per distinct solve time, the value holding until the
-    next point. A seed censored at the same time as a solve counts as still at risk there (the
-    usual convention).
+    """The fraction of seeds solved by time t, as a step function to draw: ``(t, fraction)`` with
+    ``t[0] = 0``, ``fraction[0] = 0``, then one point per distinct solve time, the value holding
+    until the next point. The estimate is :func:`pgbench.stats.kaplan_meier`'s (the one the
+    claims and tables use); ``times[i]`` is seed i's env steps to threshold if ``solved[i]``,
+    else its censoring time.
 
     >>> kaplan_meier([10, 20, 20, 30], [True, True, False, False])
     (array([ 0., 10., 20.]), array([0.  , 0.25, 0.5 ]))
@@ -228,18 +228,10 @@ def kaplan_meier(times: Iterable[float], solved: Iterable[bool]) -> tuple[np.nda
     if times.shape != solved.shape:
         raise ValueError("times and solved must have the same length")
     event_times = np.unique(times[solved])
-    at_risk = np.array([(times >= t).sum() for t in event_times], dtype=float)
-    events = np.array([(solved & (times == t)).sum() for t in event_times], dtype=float)
-    survival = np.cumprod(1.0 - events / at_risk) if len(event_times) else np.array([])
-    return np.concatenate([[0.0], event_times]), np.concatenate([[0.0], 1.0 - survival])
-
-
-def km_median(times: Iterable[float], solved: Iterable[bool]) -> float:
-    """Kaplan-Meier median time to solve: the first t where the fraction solved reaches 1/2;
-    NaN when it never does (more than half the seeds censored before solving)."""
-    t, fraction = kaplan_meier(times, solved)
-    reached = np.flatnonzero(fraction >= 0.5)
-    return float(t[reached[0]]) if reached.size else math.nan
+    if not len(event_times):
+        return np.array([0.0]), np.array([0.0])
+    fraction = 1.0 - stats.kaplan_meier(times, ~solved).survival_at(event_times)
+    return np.concatenate([[0.0], event_times]), np.concatenate([[0.0], fraction])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from pgbench import __version__, figures
+from pgbench import __version__, figures, stats
 from pgbench.errors import UserError
 from pgbench.io import read_json_object, replace_dir_atomic, staging_dir, write_text_atomic
 
@@ -344,7 +344,9 @@ def _arm_table(runs: pd.DataFrame, palette: Mapping[str, str],
     for arm in [a for a in palette if a in set(runs["arm"].astype(str))]:
         one = runs[runs["arm"].astype(str) == arm]
         solved = ~one["censored"].astype(bool)
-        median = figures.km_median(one["steps_to_threshold"], solved)
+        # the claims' estimate (pgbench.stats), so the two tables agree
+        median = stats.km_median(one["steps_to_threshold"].to_numpy(dtype=float),
+                                 ~solved.to_numpy()).median
         final = one["final_return"].to_numpy(dtype=float)[:, None]
         mean, low, high = figures.bootstrap_mean_ci(final, rng, n_boot=n_boot)
         row = {
@@ -581,6 +583,26 @@ _PROVENANCE_KEYS = (
 )
 
 
+def shorten_command(command: str, limit: int = 400) -> str:
+    """``command`` cut after the argument that passes ``limit`` characters, saying how many
+    arguments were left out (the pipeline's aggregate command lists every run directory).
+
+    >>> shorten_command("pgbench aggregate a b c --out s", limit=20)
+    'pgbench aggregate a ... (4 more arguments; the whole command is in provenance.json)'
+    """
+    if len(command) <= limit:
+        return command
+    words = command.split(" ")
+    kept, length = [], -1
+    for word in words:
+        if kept and length + 1 + len(word) > limit:
+            break
+        kept.append(word)
+        length += 1 + len(word)
+    return (" ".join(kept) + f" ... ({len(words) - len(kept)} more arguments; the whole "
+            "command is in provenance.json)")
+
+
 def _provenance_section(summary: Summary) -> dict[str, Any]:
     prov = dict(summary.provenance)
     items = []
@@ -588,8 +610,10 @@ def _provenance_section(summary: Summary) -> dict[str, Any]:
         for k in keys:
             if k in prov:
                 value = prov.pop(k)
-                items.append({"label": label, "value": "yes" if value is True else
-                              "no" if value is False else str(value)})
+                text = "yes" if value is True else "no" if value is False else str(value)
+                if k == "command":
+                    text = shorten_command(text)
+                items.append({"label": label, "value": text})
                 break
     packages = prov.pop("packages", None) or prov.pop("package_versions", None) or {}
     hashes = prov.pop("config_hashes", None)

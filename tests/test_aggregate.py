@@ -73,6 +73,17 @@ def test_engine_comes_from_the_config_and_defaults_to_torch(tmp_path):
     assert runs.loc[0, "engine"] == "torch" and runs.loc[1, "engine"] == "numba"
 
 
+def test_two_configs_under_one_arm_are_refused_by_name(tmp_path):
+    write_run_dir(tmp_path / "torch" / "seed0", [10.0, 20.0])
+    other = write_run_dir(tmp_path / "numba" / "seed0", [10.0, 30.0])
+    info = json.loads((other / "run.json").read_text())
+    info["config"]["engine"], info["run_hash"] = "numba", "another"
+    (other / "run.json").write_text(json.dumps(info))
+    with pytest.raises(UserError, match=r"more than one run for slides/CartPole-v1/vanilla "
+                                        r"\(default\) seed 0: .*differ in engine"):
+        aggregate_runs([tmp_path])
+
+
 def test_runs_table_has_the_contract_columns_and_types(tmp_path):
     write_run_dir(tmp_path / "r" / "seed0", [10.0, 20.0], variant="rtg_baseline",
                   setting={"dropout": "0.6", "baseline": "whiten"}, elapsed_s=4.0, cpu_s=3.0)

@@ -8,6 +8,7 @@ with one arm named ``<script>alert(1)</script>``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgbench import figures
+from pgbench import figures, stats
 from pgbench.cli import main
 from pgbench.errors import UserError
 from pgbench.report import load_summary, md_escape, md_code_block, render_report
@@ -255,8 +256,9 @@ def test_kaplan_meier_by_hand_and_against_scipy():
     # At 10: 1 of 4 solved -> S = 3/4. At 20: 1 of 3 at risk solved -> S = 3/4 * 2/3 = 1/2.
     np.testing.assert_allclose(t, [0, 10, 20])
     np.testing.assert_allclose(f, [0, 0.25, 0.5])
-    assert figures.km_median([10, 20, 20, 30], [True, True, False, False]) == 20
-    assert np.isnan(figures.km_median([10, 40, 40], [True, False, False]))
+    # the tables' median is the claims' (pgbench.stats): 20, and undefined past the data
+    assert stats.km_median([10, 20, 20, 30], [False, False, True, True]).median == 20
+    assert stats.km_median([10, 40, 40], [False, True, True]).median == math.inf
 
     from scipy.stats import CensoredData, ecdf
 
@@ -266,6 +268,31 @@ def test_kaplan_meier_by_hand_and_against_scipy():
     t, f = figures.kaplan_meier(times, solved)
     res = ecdf(CensoredData(uncensored=times[solved], right=times[~solved]))
     np.testing.assert_allclose(f[1:], res.cdf.evaluate(t[1:]), atol=1e-12)
+
+
+def test_arm_table_median_is_the_claims_median_at_exactly_half():
+    """30 seeds, 15 solved at 100..1500 and 15 censored at 2000: the fraction solved reaches
+    exactly 1/2 at the 15th solve, where a product of 15 factors rounds to 0.4999... . The
+    results table must give the claims' median, 1500, not "> 2k"."""
+    from pgbench.report import _arm_table, fmt_steps
+
+    runs = pd.DataFrame({"arm": "a", "variant": "vanilla", "setting": "default",
+                         "steps_to_threshold": [100.0 * k for k in range(1, 16)] + [2000.0] * 15,
+                         "censored": [False] * 15 + [True] * 15, "final_return": 1.0})
+    table = _arm_table(runs, {"a": "#000000"}, np.random.default_rng(0), n_boot=10)
+    assert stats.km_median(runs["steps_to_threshold"], runs["censored"]).median == 1500
+    assert fmt_steps(1500) in str(table), table
+
+
+def test_a_long_summary_command_is_shortened_in_the_report():
+    from pgbench.report import shorten_command
+
+    assert shorten_command("pgbench aggregate a --out s") == "pgbench aggregate a --out s"
+    long = "pgbench aggregate " + " ".join(f"results/runs/x/seed{k}" for k in range(270))
+    short = shorten_command(long)
+    assert len(short) < 500 and short.startswith("pgbench aggregate results/runs/x/seed0 ")
+    kept = short.split(" ... ")[0].split(" ")
+    assert f"({272 - len(kept)} more arguments;" in short
 
 
 def test_kaplan_meier_all_censored_is_flat_zero():

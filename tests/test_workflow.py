@@ -188,9 +188,14 @@ def test_smoke_config_runs_end_to_end(tmp_path):
     assert "slides-speedup" in html
     # The job benchmarks reach the summary's compute table: one job per (suite, env), every arm.
     compute = pd.read_parquet(summary / "compute.parquet")
-    assert sorted(compute["suite"]) == ["cs234", "slides"] and (compute["arm"] == "").all()
-    assert list(compute.set_index("suite")["seeds"].sort_index()) == ["0,1", "0,1,2"]
-    assert compute["env_steps"].notna().all()
+    train = compute[compute["rule"] == "train"]
+    assert sorted(train["suite"]) == ["cs234", "slides"] and (train["arm"] == "").all()
+    assert list(train.set_index("suite")["seeds"].sort_index()) == ["0,1", "0,1,2"]
+    assert train["env_steps"].notna().all()
+    # ... and so does the gradient study's, with its table and its section of the report
+    assert compute.loc[compute["rule"] == "gradstudy", "env"].tolist() == ["CartPole-v1"]
+    assert len(pd.read_parquet(summary / "gradstudy.parquet")) > 0
+    assert 'id="gradient-study"' in html
     # A second run has nothing to do.
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "smoke.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr
