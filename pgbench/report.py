@@ -302,17 +302,22 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _seeds_needed(value: Any) -> str:
+def _seeds_needed(value: Any, unit: str = "seeds") -> str:
     if not _number(value):
         return ""
     if math.isinf(float(value)):
-        return "many more seeds needed (unbounded interval)"
-    return f"~{fmt_num(math.ceil(float(value)))} seeds needed"
+        return f"many more {unit} needed (unbounded interval)"
+    return f"~{fmt_num(math.ceil(float(value)))} {unit} needed"
 
 
 def _verdict_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
     for c in claims.to_dict("records"):
+        # a gradient-study row names its env and batch size in its setting; its n is batches
+        setting = dict(part.split("=", 1) for part in _text(c["setting"]).split(", ")
+                       if "=" in part)
+        env = setting.get("env") or ("" if _text(c.get("env")) in ("", "*") else _text(c.get("env")))
+        unit = "batches" if "episodes_per_batch" in setting else "seeds"
         direction = {">=": "≥", "<=": "≤"}.get(str(c["direction"]), str(c["direction"]))
         conf = f"{float(c['confidence']):.0%}" if _finite(c["confidence"]) else ""
         rows.append({
@@ -323,10 +328,10 @@ def _verdict_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
             "verdict": str(c["verdict"]), "verdict_class": str(c["verdict"]).replace(" ", "-"),
             "icon": VERDICT_ICONS[str(c["verdict"])],
             "setting": _text(c["setting"]),
-            # `pgbench claims` also writes the env of each row; show it when it names one.
-            "env": "" if _text(c.get("env")) in ("", "*") else _text(c.get("env")),
+            # `pgbench claims` also writes the env(s) of each row; show the one it is about
+            "env": env,
             "n_seeds": fmt_num(c["n_seeds"]) if _finite(c["n_seeds"]) else DASH,
-            "seeds_needed": _seeds_needed(c["seeds_needed"]),
+            "seeds_needed": _seeds_needed(c["seeds_needed"], unit),
             "detail": _text(c["detail"]),
         })
     return rows

@@ -284,6 +284,22 @@ def test_arm_table_median_is_the_claims_median_at_exactly_half():
     assert fmt_steps(1500) in str(table), table
 
 
+def test_a_gradient_row_shows_its_own_env_and_counts_batches():
+    from pgbench.report import _verdict_rows
+
+    claims = pd.DataFrame([{
+        "claim_id": "baseline-unbiased", "quote": "q", "source": "s", "statistic": "x",
+        "estimate": 0.1, "ci_low": 0.0, "ci_high": 0.5, "confidence": 0.95, "threshold": 0.25,
+        "direction": "<=", "verdict": "inconclusive", "n_seeds": 64, "seeds_needed": 72.3,
+        "detail": "", "env": "CartPole-v1, InvertedPendulum-v5",
+        "setting": "env=InvertedPendulum-v5, snapshot=q25, episodes_per_batch=16"}])
+    row = _verdict_rows(claims)[0]
+    assert row["env"] == "InvertedPendulum-v5" and row["seeds_needed"] == "~73 batches needed"
+    claims.loc[0, "setting"], claims.loc[0, "env"] = "dropout=0.6", "CartPole-v1"
+    row = _verdict_rows(claims)[0]
+    assert row["env"] == "CartPole-v1" and row["seeds_needed"] == "~73 seeds needed"
+
+
 def test_a_long_summary_command_is_shortened_in_the_report():
     from pgbench.report import shorten_command
 
