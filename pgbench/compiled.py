@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from pgbench.errors import UserError
+from pgbench.rollout import noise_chunk_end
 
 CARTPOLES = ("CartPole-v0", "CartPole-v1")
 RETURNS = ("total", "rtg")  # codes 0, 1 in the kernels
@@ -444,8 +445,6 @@ class CompiledRun:
     def collect(self) -> None:
         """One round: each of the seed's ``n`` sub-envs plays one episode, drawing its noise in
         the chunks :class:`pgbench.rollout.Collector` draws."""
-        from pgbench.rollout import noise_chunk_end
-
         n = self.n
         for i, s in enumerate(self.reset_rng.integers(0, 2**31 - 1, size=n).tolist()):
             # what CartPoleEnv.reset(seed=s) draws (as pgbench.envs.SubEnvs.reset)

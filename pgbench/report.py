@@ -36,6 +36,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from pgbench import __version__, figures, stats
+from pgbench.aggregate import parse_setting_label
 from pgbench.errors import UserError
 from pgbench.io import read_json_object, replace_dir_atomic, staging_dir, write_text_atomic
 
@@ -314,8 +315,10 @@ def _verdict_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
     for c in claims.to_dict("records"):
         # a gradient-study row names its env and batch size in its setting; its n is batches
-        setting = dict(part.split("=", 1) for part in _text(c["setting"]).split(", ")
-                       if "=" in part)
+        try:
+            setting = parse_setting_label(_text(c["setting"]))
+        except ValueError:  # a free-form setting: no env or batch size in it
+            setting = {}
         env = setting.get("env") or ("" if _text(c.get("env")) in ("", "*") else _text(c.get("env")))
         unit = "batches" if "episodes_per_batch" in setting else "seeds"
         direction = {">=": "≥", "<=": "≤"}.get(str(c["direction"]), str(c["direction"]))
