@@ -18,6 +18,8 @@ import platform
 import statistics
 import time
 
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+
 import torch
 
 from pgbench.compiled import CompiledRun

@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+
 import numpy as np
 import torch
 

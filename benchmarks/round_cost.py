@@ -22,6 +22,8 @@ import platform
 import statistics
 import time
 
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+
 import numpy as np
 import torch
 

@@ -31,6 +31,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+
 import gymnasium as gym
 import torch
 import torch.nn as nn

@@ -78,6 +78,7 @@ from torch.func import vjp, vmap
 
 from pgbench import estimators as est
 from pgbench import stats
+from pgbench.dispatch import configure_torch
 from pgbench.errors import UserError
 from pgbench.policies import PolicySpec, log_prob_and_entropy
 from pgbench.rollout import Batch
@@ -903,7 +904,7 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
 
-    torch.set_num_threads(1)  # tiny networks; the pipeline runs jobs side by side
+    configure_torch(torch)  # one thread (tiny networks), the pinned kernels (dispatch.py)
     started = time.perf_counter()
     spec = policy_spec(cfg)
     snapshots, training = take_snapshots(cfg, args.seed, wanted)

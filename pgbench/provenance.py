@@ -66,10 +66,14 @@ def machine_info() -> dict:
 def provenance(**extra) -> dict:
     import torch
 
+    from pgbench.dispatch import fingerprint, numba_target
+
     return {
         **machine_info(),
         "hostname": socket.gethostname(),
         "torch_threads": torch.get_num_threads(),
+        "dispatch": fingerprint(),
+        "numba_target": numba_target(),
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv,
         **extra,

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from pgbench import estimators as est
+from pgbench.dispatch import check_pinned, configure_torch
 from pgbench.config import FIELD_NAMES, TrainConfig, make_config, parse_set_options
 from pgbench.envs import check_env_id, make_vector_env
 from pgbench.errors import UserError
@@ -717,7 +718,9 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
     in estimator or dropout only) train in one :class:`GroupTrainer`; each run's numbers are
     those it gets alone, whatever else the call trains. Returns the logs in request order.
     """
-    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
+    configure_torch(torch)  # one thread (tiny networks), the pinned kernels (dispatch.py)
+    if (warning := check_pinned()) is not None:
+        print(f"pgbench: warning: {warning}", file=sys.stderr)
     if len({(r.cfg.hash(), str(r.out_dir)) for r in requests}) != len(requests):
         raise UserError("the same run is requested twice")
     prov = provenance(seed_group=sorted({r.cfg.seed for r in requests}))
