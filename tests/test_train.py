@@ -182,14 +182,30 @@ def test_variants_lists_each_registered_variant(capsys):
 
 @pytest.mark.slow
 def test_rtg_baseline_solves_cartpole(tmp_path):
-    """The issue's acceptance run: seed 0 solves CartPole-v1 within 500k steps."""
-    res = run_cli("train", "--env", "CartPole-v1", "--variant", "rtg_baseline", "--seed", "0",
-                  "--stop-when-solved", "--total-steps", "500000", "--out", str(tmp_path / "run"))
+    """Reward-to-go with a running-mean baseline solves CartPole-v1 within 500k steps in at
+    least 5 of 8 seeds.
+
+    Measured with benchmarks/solve_rates.py (2026-11-30, seeds 1000-1199, compiled engine:
+    same algorithm and random streams): 195 of 200 seeds solve within 500k steps, a 99% lower
+    bound of 0.936 on the rate; at that rate fewer than 5 of 8 solve with probability < 1e-3.
+    No seed's own trajectory is asserted: another CPU may take another path.
+    """
+    seeds = [str(s) for s in range(8)]
+    res = run_cli("train", "--env", "CartPole-v1", "--variant", "rtg_baseline", "--seed", *seeds,
+                  "--stop-when-solved", "--total-steps", "500000",
+                  "--out", str(tmp_path / "seed{seed}"))
     assert res.returncode == 0, res.stderr
-    info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["stop_reason"] == "solved" and info["solved"]["env_steps"] <= 500_000
-    ep = pd.read_parquet(tmp_path / "run" / "episodes.parquet")
-    assert ep["running_reward"].iloc[-1] >= 475
+    solved = 0
+    for s in seeds:
+        info = json.loads((tmp_path / f"seed{s}" / "run.json").read_text())
+        if info["solved"] is None:
+            continue
+        solved += info["solved"]["env_steps"] <= 500_000
+        ep = pd.read_parquet(tmp_path / f"seed{s}" / "episodes.parquet")
+        fired = ep.loc[ep["episode"] == info["solved"]["episode"]]  # where the rule fired
+        assert len(fired) == 1 and fired["running_reward"].iloc[0] >= 475
+        assert (ep.loc[ep["episode"] < info["solved"]["episode"], "running_reward"] < 475).all()
+    assert solved >= 5, f"{solved} of 8 seeds solved"
 
 
 @pytest.mark.slow
