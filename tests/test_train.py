@@ -210,13 +210,22 @@ def test_rtg_baseline_solves_cartpole(tmp_path):
 
 @pytest.mark.slow
 def test_gaussian_policy_learns_inverted_pendulum(tmp_path):
+    """At least 4 of 8 seeds improve their mean return 3-fold (last 20 episodes over first 20).
+
+    Measured with benchmarks/pendulum_learning.py (2026-11-30, seeds 100-139): all 40 seeds
+    improved 3-fold (the smallest ratio was 8.2); at the 99% lower bound of that rate, 0.891,
+    fewer than 4 of 8 improve with probability < 1e-3.
+    """
     cfg = make_config("rtg_value", {"env_id": "InvertedPendulum-v5", "steps_per_update": 2000,
                                     "episodes_per_update": 0, "total_steps": 60_000, "lr": 1e-2,
                                     "hidden": (64,), "gamma": 0.99})
-    d = train_group(cfg, [0], [tmp_path / "ip"])
-    ep = pd.read_parquet(tmp_path / "ip" / "episodes.parquet")
-    first, last = ep["return"].iloc[:20].mean(), ep["return"].iloc[-20:].mean()
-    assert last > 3 * first, (first, last)
+    seeds = list(range(8))
+    train_group(cfg, seeds, [tmp_path / f"seed{s}" for s in seeds])
+    ratios = []
+    for s in seeds:
+        ret = pd.read_parquet(tmp_path / f"seed{s}" / "episodes.parquet")["return"]
+        ratios.append(ret.iloc[-20:].mean() / ret.iloc[:20].mean())
+    assert sum(r > 3 for r in ratios) >= 4, ratios
 
 
 def test_group_matches_alone_when_the_update_spans_several_blocks(tmp_path, monkeypatch):
