@@ -75,3 +75,10 @@ def test_stop_reason_budget_is_reached_at_exactly_total_steps():
     solved = SeedLog(seed=0, env_steps=1000, solved_last100={"episode": 3})
     assert stop_reason(cfg, solved) == "budget"  # stop_when_solved off: the rules do not stop it
     assert PLAIN_WINDOW == 100
+
+
+def test_last_100_rule_fires_when_the_mean_equals_the_threshold():
+    """100 returns of exactly 195: the sum 19,500 equals 100 * 195, which counts as solved."""
+    log = SeedLog(seed=0)
+    feed(log, [195] * 100)
+    assert log.solved_last100 == {"update": 0, "episode": 99, "env_steps": 1000}
