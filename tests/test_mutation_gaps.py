@@ -50,3 +50,14 @@ def test_normalize_advantages_by_hand_with_the_default_eps():
     s = np.sqrt(1.5)
     np.testing.assert_allclose(est.normalize_advantages(adv, mask), [[-s, 0.0], [s, 0.0]],
                                rtol=1e-7, atol=1e-12)
+
+
+def test_seeds_needed_by_hand_on_an_asymmetric_interval():
+    """Estimate 2 with interval [1, 3.5] and threshold 1.5: the half facing the threshold is the
+    lower one, h = 2 - 1 = 1 (not 1.5, the upper half), d = 0.5, so n' = n (h/d)^2 = 4n."""
+    from pgbench.stats import seeds_needed
+
+    assert seeds_needed(2.0, 1.0, 3.5, 1.5, 3) == 12.0
+    assert seeds_needed(2.0, 1.0, 3.5, 1.5, 1) == 4.0  # one seed is a valid count
+    assert np.isnan(seeds_needed(2.0, 1.0, 3.5, 1.5, 0))  # no seeds: nothing to scale
+    assert seeds_needed(2.0, 0.5, 3.5, 1.5, 3) == 27.0  # h = 1.5, d = 0.5: 3 * 9
