@@ -1,0 +1,63 @@
+"""Tests added for mutants that survived the first mutation run (docs/testing.md lists them).
+
+Each checks values computed by hand on inputs the older tests did not exercise: several seeds
+at once (leading axes), empty episode slots, zero denominators.
+"""
+
+import numpy as np
+
+from pgbench import estimators as est
+
+
+def test_optimal_constant_baseline_per_seed_with_empty_slots_and_a_zero_score():
+    """Seed 0: weights (6, 2, empty), squared score norms (1, 3, 5): the empty slot's 5 must not
+    count, b = (6*1 + 2*3) / (1 + 3) = 3. Seed 1: every score 0, so no episode informs b: 0.
+    Seed 2: a denominator below 1, (2*0.25 + 4*0.25 + 0) / 0.5 = 3."""
+    w = np.array([[6.0, 2.0, np.nan], [1.0, 4.0, 7.0], [2.0, 4.0, 9.0]])
+    g2 = np.array([[1.0, 3.0, 5.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.0]])
+    b = est.optimal_constant_baseline(w, g2)
+    assert b.dtype == np.float64 and b.shape == (3,)
+    np.testing.assert_array_equal(b, [3.0, 0.0, 3.0])
+
+
+def test_whiten_per_episode_per_seed_with_one_step_and_empty_episodes():
+    """Shape (seeds, episodes, T) = (2, 2, 3). Seed 0: [1, 3] (mean 2, Bessel variance
+    ((1-2)^2 + (3-2)^2) / 1 = 2, so +-1/sqrt(2)) and a one-step episode [5] (becomes 0).
+    Seed 1: [2, 4, 6] (mean 4, variance (4 + 0 + 4) / 2 = 4: -1, 0, 1) and an empty slot.
+    With eps = 0.5 the std 2 becomes 2.5: -0.8, 0, 0.8."""
+    psi = np.array([[[1.0, 3.0, 0.0], [5.0, 0.0, 0.0]], [[2.0, 4.0, 6.0], [0.0, 0.0, 0.0]]])
+    mask = np.array([[[1, 1, 0], [1, 0, 0]], [[1, 1, 1], [0, 0, 0]]], dtype=bool)
+    r = 1 / np.sqrt(2)
+    expected = np.array([[[-r, r, 0.0], [0.0, 0.0, 0.0]], [[-1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]])
+    np.testing.assert_allclose(est.whiten_per_episode(psi, mask), expected, rtol=1e-7, atol=0)
+    np.testing.assert_allclose(est.whiten_per_episode(psi, mask, eps=0.5)[1, 0], [-0.8, 0.0, 0.8],
+                               rtol=1e-12, atol=0)
+
+
+def test_time_baseline_is_zero_where_no_episode_runs():
+    """Episodes psi = [1, 5] and [3] padded to T = 4: b_0 = (1 + 3) / 2 = 2, b_1 = 5 (one episode
+    runs), b_2 = b_3 = 0 (none runs)."""
+    psi = np.array([[1.0, 5.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0]])
+    mask = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(est.time_baseline(psi, mask), [2.0, 5.0, 0.0, 0.0])
+
+
+def test_normalize_advantages_by_hand_with_the_default_eps():
+    """Valid advantages 1, 3, 5 (one padding step): mean 3, population variance 8/3, so
+    (-2, 0, 2) / sqrt(8/3) = (-sqrt(1.5), 0, sqrt(1.5)); eps = 1e-8 moves them by < 1e-8."""
+    adv = np.array([[1.0, 3.0], [5.0, 7.0]])
+    mask = np.array([[1, 1], [1, 0]], dtype=bool)
+    s = np.sqrt(1.5)
+    np.testing.assert_allclose(est.normalize_advantages(adv, mask), [[-s, 0.0], [s, 0.0]],
+                               rtol=1e-7, atol=1e-12)
+
+
+def test_seeds_needed_by_hand_on_an_asymmetric_interval():
+    """Estimate 2 with interval [1, 3.5] and threshold 1.5: the half facing the threshold is the
+    lower one, h = 2 - 1 = 1 (not 1.5, the upper half), d = 0.5, so n' = n (h/d)^2 = 4n."""
+    from pgbench.stats import seeds_needed
+
+    assert seeds_needed(2.0, 1.0, 3.5, 1.5, 3) == 12.0
+    assert seeds_needed(2.0, 1.0, 3.5, 1.5, 1) == 4.0  # one seed is a valid count
+    assert np.isnan(seeds_needed(2.0, 1.0, 3.5, 1.5, 0))  # no seeds: nothing to scale
+    assert seeds_needed(2.0, 0.5, 3.5, 1.5, 3) == 27.0  # h = 1.5, d = 0.5: 3 * 9
