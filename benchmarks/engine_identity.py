@@ -11,7 +11,10 @@ The sample: every arm of the default slides suite (CartPole-v1, 500-step limit, 
 3M-step budget and stop rule) for seeds 0-2, vanilla without dropout for seeds 3-7 as well
 (most of them collapse to ~9-step episodes and play out the budget), every arm on CartPole-v0
 (200-step limit) for seed 0, and a few settings the suite does not use (several episodes per
-update, tanh, normalised advantages, the batch-mean baseline, total returns).
+update, tanh, normalised advantages, the batch-mean baseline, total returns). ``--sample
+quick`` cuts every budget to 100k steps (seeds 1, 5, 6 and 7 of vanilla without dropout have
+collapsed by then); ``--sample long`` trains two collapsing seeds to the 3M budget (~320,000
+episodes each).
 """
 
 from __future__ import annotations
@@ -34,8 +37,12 @@ from pgbench.config import make_config  # noqa: E402
 from pgbench.train import RunRequest, train_runs  # noqa: E402
 
 
-def sample(quick: bool = False):
+def sample(which: str = "full"):
     suite = {"engine": "numba", "stop_when_solved": True}
+    if which == "long":  # two seeds that collapse, to the 3M budget; two that solve or not
+        vanilla = slides_configs(1, 3_000_000, **suite)
+        return ([replace(vanilla[0], seed=s) for s in (1, 5)] + [replace(vanilla[1], seed=0)]
+                + [replace(slides_configs(1, 3_000_000, **suite)[6], seed=0)])
     cfgs = slides_configs(3, 3_000_000, **suite)
     cfgs += [replace(c, seed=s) for c in slides_configs(1, 3_000_000, **suite)[:1]
              for s in range(3, 8)]
@@ -52,7 +59,7 @@ def sample(quick: bool = False):
         make_config("vanilla", {**base, "episodes_per_update": 5, "returns": "total",
                                 "env_id": "CartPole-v0", "dropout": 0.3}),
     ]
-    if quick:
+    if which == "quick":
         cfgs = [replace(c, total_steps=min(c.total_steps, 100_000)) for c in cfgs]
     return cfgs
 
@@ -73,7 +80,10 @@ def fingerprint(run_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", help="write the fingerprints here (JSON)")
-    parser.add_argument("--quick", action="store_true", help="budgets cut to 100k steps")
+    parser.add_argument("--sample", choices=("full", "quick", "long"), default="full",
+                        help="full: as above; quick: its budgets cut to 100k steps; long: two "
+                        "collapsing vanilla seeds, vanilla with dropout and rtg_baseline with "
+                        "whitening, to the 3M budget")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
     args = parser.parse_args()
     if args.compare:
@@ -92,7 +102,7 @@ def main() -> None:
     out = {}
     t0 = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        cfgs = sample(args.quick)
+        cfgs = sample(args.sample)
         requests = [RunRequest(c, Path(tmp) / f"run{i}") for i, c in enumerate(cfgs)]
         train_runs(requests)
         for c, r in zip(cfgs, requests):
