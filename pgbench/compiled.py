@@ -118,20 +118,43 @@ def cartpole_step(s, action, phys, euler):
 
 @jit
 def hidden_layer(W0, b0, x, act, drop_row, use_drop, z, h):
-    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32."""
-    H = b0.shape[0]
+    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32. Each ``z[j]`` is summed over
+    ``k`` in order, ``x[0] W0[0, j] + x[1] W0[1, j] + ... + b0[j]``; the loops run over ``j``
+    innermost, so the compiler computes several units at once with the same roundings."""
+    H, D = b0.shape[0], x.shape[0]
+    x0 = x[0]
     for j in range(H):
-        acc = x[0] * W0[0, j]
-        for k in range(1, x.shape[0]):
-            acc += x[k] * W0[k, j]
-        z[j] = acc + b0[j]
+        z[j] = x0 * W0[0, j]
+    for k in range(1, D):
+        xk = x[k]
+        for j in range(H):
+            z[j] += xk * W0[k, j]
     for j in range(H):
-        a = max(z[j], np.float32(0.0)) if act == 0 else np.float32(math.tanh(z[j]))
-        h[j] = a * drop_row[j] if use_drop else a
+        z[j] = z[j] + b0[j]
+    zero = np.float32(0.0)
+    if act == 0 and use_drop:
+        for j in range(H):
+            h[j] = max(z[j], zero) * drop_row[j]
+    elif act == 0:
+        for j in range(H):
+            h[j] = max(z[j], zero)
+    else:
+        for j in range(H):
+            a = np.float32(math.tanh(z[j]))
+            h[j] = a * drop_row[j] if use_drop else a
 
 @jit
 def logits_of(W1, b1, h, out):
-    """``out = h @ W1 + b1``, float32."""
+    """``out = h @ W1 + b1``, float32, each output summed over ``j`` in order (with two
+    outputs, the two sums advance together)."""
+    if b1.shape[0] == 2:
+        acc0, acc1 = h[0] * W1[0, 0], h[0] * W1[0, 1]
+        for j in range(1, h.shape[0]):
+            hj = h[j]
+            acc0 += hj * W1[j, 0]
+            acc1 += hj * W1[j, 1]
+        out[0], out[1] = acc0 + b1[0], acc1 + b1[1]
+        return
     for a in range(b1.shape[0]):
         acc = h[0] * W1[0, a]
         for j in range(1, h.shape[0]):
@@ -297,19 +320,35 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
             n_steps += 1
             for a in range(A):
                 gb1[a] += dlogit[a]
-            for j in range(H):
-                hj = float(ht[j])
-                back = 0.0
-                for a in range(A):
-                    gW1[j, a] += hj * dlogit[a]
-                    back += float(W1[j, a]) * dlogit[a]
-                if use_drop:
-                    back *= float(drop[i, t, j])
-                if act == 0:
-                    dz[j] = back if zt[j] > 0 else 0.0
-                else:
+            # dz = (W1 @ dlogit) * drop * act'(z), in loops over j that the compiler vectorises
+            if A == 2:
+                d0, d1 = dlogit[0], dlogit[1]
+                for j in range(H):
+                    hj = float(ht[j])
+                    gW1[j, 0] += hj * d0
+                    gW1[j, 1] += hj * d1
+                    back = 0.0
+                    back += float(W1[j, 0]) * d0
+                    back += float(W1[j, 1]) * d1
+                    dz[j] = back
+            else:
+                for j in range(H):
+                    hj = float(ht[j])
+                    back = 0.0
+                    for a in range(A):
+                        gW1[j, a] += hj * dlogit[a]
+                        back += float(W1[j, a]) * dlogit[a]
+                    dz[j] = back
+            if use_drop:
+                for j in range(H):
+                    dz[j] *= float(drop[i, t, j])
+            if act == 0:
+                for j in range(H):
+                    dz[j] = dz[j] if zt[j] > 0 else 0.0
+            else:
+                for j in range(H):
                     y = math.tanh(zt[j])
-                    dz[j] = back * (1.0 - y * y)
+                    dz[j] = dz[j] * (1.0 - y * y)
             for k in range(D):
                 xk = float(x[k])
                 for j in range(H):
@@ -323,9 +362,11 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
 def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
     """One step of torch.optim.Adam's arithmetic in float32; returns |grad| (float32 grad)."""
     norm = 0.0
-    for q in range(flat.shape[0]):
+    for q in range(flat.shape[0]):  # a sum in order: apart, so the next loop vectorises
         g = np.float32(grad[q])
         norm += float(g) * float(g)
+    for q in range(flat.shape[0]):
+        g = np.float32(grad[q])
         m[q] = m[q] + one_minus_b1 * (g - m[q])
         v[q] = v[q] * b2 + one_minus_b2 * g * g
         denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
@@ -488,6 +529,7 @@ class CompiledRun:
             updates.append((up_float[:rounds].copy(), wall))
             log.env_steps, log.episodes = int(ilog[L.ENV_STEPS]), int(ilog[L.EPISODES])
             log.updates = int(ilog[L.UPDATES])
+            log.stop_reason = L.STOP_REASONS[int(ilog[L.STOP])]
             if progress is not None:
                 progress(self)
         self._finish(ilog, flog, ring, episodes, updates)
