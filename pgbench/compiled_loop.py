@@ -75,7 +75,8 @@ def train_rounds(net, kernels, mt, seeds, reset_low, reset_width, u, state, step
             ilog[ENV_STEPS] += length
             flog[RUNNING] = w_new * ret + w_old * flog[RUNNING]
             r = rounds * n + i
-            ep_int[r, 0], ep_int[r, 1], ep_int[r, 2] = ilog[UPDATES], ilog[EPISODES], ilog[ENV_STEPS]
+            ep_int[r, 0], ep_int[r, 1] = ilog[UPDATES], ilog[EPISODES]
+            ep_int[r, 2] = ilog[ENV_STEPS]
             ep_int[r, 3], ep_int[r, 4], ep_int[r, 5] = length, terminated[i], truncated[i]
             ep_float[r, 0], ep_float[r, 1] = ret, flog[RUNNING]
             if has_threshold:
