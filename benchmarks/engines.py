@@ -1,12 +1,23 @@
-"""engine=torch against engine=numba on the slides suite's arms, side by side in one process.
+"""The ways to train the slides' REINFORCE, side by side in one process: CPU-us per env step.
 
-The runs are the default slides suite's 8 arms (CartPole-v1, one episode per update, 4-128-2
+- *textbook*: the PyTorch examples' ``reinforce.py`` loop (``benchmarks/throughput.py``, arm
+  (a): one ``gym.make`` env, a forward pass per step keeping its graph, one backward per
+  episode; rtg minus a running mean), one seed for ``--textbook-steps`` env steps;
+- *torch*: ``engine=torch``, every run of the sample as one group (as ``pgbench train-job``);
+- *numba, per episode*: ``engine=numba``'s per-episode driver
+  (:class:`pgbench.compiled_reference.EpisodeRun`, one Python round trip per episode);
+- *compiled*: ``engine=numba`` as it trains now (:class:`pgbench.compiled.CompiledRun`, the
+  whole loop compiled, ``ROUNDS_PER_CALL`` rounds per call).
+
+The sample is the default slides suite's 8 arms (CartPole-v1, one episode per update, 4-128-2
 policy, with and without dropout) for ``--seeds`` seeds each and ``--steps`` env steps per seed
-(no early stop, so both engines do the same amount of work per run). Each engine trains them
-the way ``pgbench train-job`` does: torch as one group (every seed on its own clock, shared
-forward passes and updates), numba one run at a time. The engines alternate on each repeat, and
-each is timed in CPU seconds of this process (the machine is shared; CPU time is what a job
-costs). The first numba call loads or compiles the kernels; it is made before timing::
+from the initial weights (the early, healthy phase of training; no early stop, so every engine
+does the same amount of work per run). The two numba drivers also train a *collapsed* sample:
+the same runs with the output bias set to (+20, -20), so the policy pushes left (~9-step
+episodes, as a seed whose policy collapsed), ``--collapsed-steps`` each. The engines alternate
+on each repeat; each is timed in CPU seconds of this process (the machine may be shared: CPU
+time is what a job costs, and the engines are compared as ratios run side by side). Kernels
+are loaded (or compiled) before timing::
 
     python benchmarks/engines.py --seeds 2 --steps 50000 --repeats 2
 """
@@ -16,58 +27,102 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 
 import torch
 
-from pgbench.compiled import CompiledRun
-from pgbench.train import GroupTrainer
-from slides_arms import ARMS, slides_configs
+sys.path.insert(0, str(Path(__file__).parent))
+from slides_arms import ARMS, slides_configs  # noqa: E402
+from throughput import textbook_reinforce  # noqa: E402
+
+from pgbench.compiled import CompiledRun  # noqa: E402
+from pgbench.compiled_reference import EpisodeRun  # noqa: E402
+from pgbench.train import GroupTrainer  # noqa: E402
+
+DRIVERS = {"numba, per episode": EpisodeRun, "compiled": CompiledRun}
 
 
-def configs(seeds: int, steps: int, engine: str):
-    return slides_configs(seeds, steps, engine=engine)
-
-
-def train(engine: str, cfgs) -> tuple[float, float, int, int]:
+def train(engine: str, cfgs, collapse: bool = False) -> tuple[float, float, int, int]:
     """(CPU seconds, wall seconds, env steps, updates) of training every config."""
     cpu, wall = time.process_time(), time.perf_counter()
     if engine == "torch":
         logs = GroupTrainer(cfgs).run()
     else:
-        logs = [CompiledRun(c).run() for c in cfgs]
+        logs = []
+        for c in cfgs:
+            run = DRIVERS[engine](c)
+            if collapse:
+                run.b1[:] = (20.0, -20.0)
+            logs.append(run.run())
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return cpu, wall, sum(log.env_steps for log in logs), sum(log.updates for log in logs)
+
+
+def textbook(steps: int) -> tuple[float, float, int, int]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    work = textbook_reinforce(steps, seed=0)
+    return (time.process_time() - cpu, time.perf_counter() - wall, work.env_steps,
+            work.episodes)
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                    if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--collapsed-steps", type=int, default=100_000)
+    parser.add_argument("--textbook-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    CompiledRun(configs(1, 1000, "numba")[0]).run()  # load the kernels before timing
-    results: dict[str, list] = {"torch": [], "numba": []}
+    for driver in DRIVERS.values():  # load the kernels (and the checks) before timing
+        driver(slides_configs(1, 1000, engine="numba")[1]).run()
+    early: dict[str, list] = {k: [] for k in ("textbook", "torch", *DRIVERS)}
+    collapsed: dict[str, list] = {k: [] for k in DRIVERS}
     for r in range(args.repeats):
-        for engine in (("torch", "numba") if r % 2 == 0 else ("numba", "torch")):
-            results[engine].append(train(engine, configs(args.seeds, args.steps, engine)))
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{len(ARMS)} arms x {args.seeds} seeds x {args.steps} steps, {args.repeats} repeats")
-    print("| engine | CPU s (median) | wall s (median) | env steps | updates | us of CPU per step |")
-    print("|---|---:|---:|---:|---:|---:|")
-    med = {}
-    for engine, rows in results.items():
-        cpu = statistics.median(r[0] for r in rows)
-        wall = statistics.median(r[1] for r in rows)
-        steps, updates = rows[0][2], rows[0][3]
-        med[engine] = cpu / steps
-        print(f"| {engine} | {cpu:.1f} | {wall:.1f} | {steps:,} | {updates:,} | "
-              f"{1e6 * cpu / steps:.2f} |")
-    print(f"\nnumba / torch CPU per env step: {med['numba'] / med['torch']:.3f} "
-          f"(torch takes {med['torch'] / med['numba']:.1f}x as long)")
+        order = list(early) if r % 2 == 0 else list(early)[::-1]
+        for engine in order:
+            if engine == "textbook":
+                early[engine].append(textbook(args.textbook_steps))
+                continue
+            eng = "numba" if engine in DRIVERS else "torch"
+            early[engine].append(train(engine, slides_configs(args.seeds, args.steps,
+                                                              engine=eng)))
+            if engine in DRIVERS and args.collapsed_steps:
+                collapsed[engine].append(train(engine, slides_configs(
+                    args.seeds, args.collapsed_steps, engine="numba"), collapse=True))
+    print(f"# {cpu_model()}, torch {torch.__version__}, {len(ARMS)} arms x {args.seeds} seeds "
+          f"x {args.steps} steps (collapsed: {args.collapsed_steps}), textbook 1 seed x "
+          f"{args.textbook_steps} steps, {args.repeats} repeats, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    for name, results in (("early", early), ("collapsed", collapsed)):
+        if not any(results.values()):
+            continue
+        print(f"\n## {name}\n")
+        print("| engine | CPU s (median) | wall s (median) | env steps | updates | "
+              "CPU-us per env step | vs compiled |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        per_step = {e: statistics.median(r[0] for r in rows) / rows[0][2]
+                    for e, rows in results.items()}
+        for engine, rows in results.items():
+            cpu = statistics.median(r[0] for r in rows)
+            wall = statistics.median(r[1] for r in rows)
+            print(f"| {engine} | {cpu:.2f} | {wall:.2f} | {rows[0][2]:,} | {rows[0][3]:,} | "
+                  f"{1e6 * per_step[engine]:.3f} | "
+                  f"{per_step[engine] / per_step['compiled']:.1f}x |")
 
 
 if __name__ == "__main__":

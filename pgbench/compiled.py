@@ -2,9 +2,11 @@
 
 The slides' suite trains a 4-128-2 policy one episode at a time for millions of steps. With
 torch, each env step and each update is a few dozen framework calls on arrays of a few hundred
-numbers, and their fixed cost is the run time. Here one run's episode is stepped, and its
-update computed, inside Numba-compiled loops; Python is left with one call per chunk of steps
-and one per update.
+numbers, and their fixed cost is the run time. Here a run's rounds (reset, episode, update, the
+episode's row and the stop rules) are played inside Numba-compiled loops
+(:mod:`pgbench.compiled_loop`), with the random numbers drawn there too
+(:mod:`pgbench.compiled_random`); Python is left with one call per up to
+:data:`ROUNDS_PER_CALL` rounds.
 
 What is covered: discrete CartPole (v0, v1), a policy with one hidden layer (relu or tanh,
 dropout or none), REINFORCE's loss without a critic (``returns`` total or rtg; ``baseline``
@@ -13,7 +15,8 @@ entropy bonus, Adam. :func:`unsupported` names what else a config asks for.
 
 Same algorithm, same random streams: the weights are initialised by
 :func:`pgbench.policies.init_policy`, the env resets, action noise and dropout masks are drawn
-from the seed's generators in the chunks :class:`pgbench.rollout.Collector` draws, and CartPole
+from the seed's streams in the chunks :class:`pgbench.rollout.Collector` draws (the same
+numbers NumPy and torch draw, checked once per process), and CartPole
 is stepped with Gymnasium's equations (checked bit for bit against Gymnasium once per process).
 Only the network's floating-point arithmetic differs from ``engine=torch`` (the order of its
 sums; the gradient is accumulated in float64), so a run follows the torch run's episodes until a
@@ -32,7 +35,6 @@ import numpy as np
 import torch
 
 from pgbench.errors import UserError
-from pgbench.rollout import noise_chunk_end
 
 CARTPOLES = ("CartPole-v0", "CartPole-v1")
 RETURNS = ("total", "rtg")  # codes 0, 1 in the kernels
@@ -116,20 +118,43 @@ def cartpole_step(s, action, phys, euler):
 
 @jit
 def hidden_layer(W0, b0, x, act, drop_row, use_drop, z, h):
-    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32."""
-    H = b0.shape[0]
+    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32. Each ``z[j]`` is summed over
+    ``k`` in order, ``x[0] W0[0, j] + x[1] W0[1, j] + ... + b0[j]``; the loops run over ``j``
+    innermost, so the compiler computes several units at once with the same roundings."""
+    H, D = b0.shape[0], x.shape[0]
+    x0 = x[0]
     for j in range(H):
-        acc = x[0] * W0[0, j]
-        for k in range(1, x.shape[0]):
-            acc += x[k] * W0[k, j]
-        z[j] = acc + b0[j]
+        z[j] = x0 * W0[0, j]
+    for k in range(1, D):
+        xk = x[k]
+        for j in range(H):
+            z[j] += xk * W0[k, j]
     for j in range(H):
-        a = max(z[j], np.float32(0.0)) if act == 0 else np.float32(math.tanh(z[j]))
-        h[j] = a * drop_row[j] if use_drop else a
+        z[j] = z[j] + b0[j]
+    zero = np.float32(0.0)
+    if act == 0 and use_drop:
+        for j in range(H):
+            h[j] = max(z[j], zero) * drop_row[j]
+    elif act == 0:
+        for j in range(H):
+            h[j] = max(z[j], zero)
+    else:
+        for j in range(H):
+            a = np.float32(math.tanh(z[j]))
+            h[j] = a * drop_row[j] if use_drop else a
 
 @jit
 def logits_of(W1, b1, h, out):
-    """``out = h @ W1 + b1``, float32."""
+    """``out = h @ W1 + b1``, float32, each output summed over ``j`` in order (with two
+    outputs, the two sums advance together)."""
+    if b1.shape[0] == 2:
+        acc0, acc1 = h[0] * W1[0, 0], h[0] * W1[0, 1]
+        for j in range(1, h.shape[0]):
+            hj = h[j]
+            acc0 += hj * W1[j, 0]
+            acc1 += hj * W1[j, 1]
+        out[0], out[1] = acc0 + b1[0], acc1 + b1[1]
+        return
     for a in range(b1.shape[0]):
         acc = h[0] * W1[0, a]
         for j in range(1, h.shape[0]):
@@ -295,19 +320,35 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
             n_steps += 1
             for a in range(A):
                 gb1[a] += dlogit[a]
-            for j in range(H):
-                hj = float(ht[j])
-                back = 0.0
-                for a in range(A):
-                    gW1[j, a] += hj * dlogit[a]
-                    back += float(W1[j, a]) * dlogit[a]
-                if use_drop:
-                    back *= float(drop[i, t, j])
-                if act == 0:
-                    dz[j] = back if zt[j] > 0 else 0.0
-                else:
+            # dz = (W1 @ dlogit) * drop * act'(z), in loops over j that the compiler vectorises
+            if A == 2:
+                d0, d1 = dlogit[0], dlogit[1]
+                for j in range(H):
+                    hj = float(ht[j])
+                    gW1[j, 0] += hj * d0
+                    gW1[j, 1] += hj * d1
+                    back = 0.0
+                    back += float(W1[j, 0]) * d0
+                    back += float(W1[j, 1]) * d1
+                    dz[j] = back
+            else:
+                for j in range(H):
+                    hj = float(ht[j])
+                    back = 0.0
+                    for a in range(A):
+                        gW1[j, a] += hj * dlogit[a]
+                        back += float(W1[j, a]) * dlogit[a]
+                    dz[j] = back
+            if use_drop:
+                for j in range(H):
+                    dz[j] *= float(drop[i, t, j])
+            if act == 0:
+                for j in range(H):
+                    dz[j] = dz[j] if zt[j] > 0 else 0.0
+            else:
+                for j in range(H):
                     y = math.tanh(zt[j])
-                    dz[j] = back * (1.0 - y * y)
+                    dz[j] = dz[j] * (1.0 - y * y)
             for k in range(D):
                 xk = float(x[k])
                 for j in range(H):
@@ -321,9 +362,11 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
 def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
     """One step of torch.optim.Adam's arithmetic in float32; returns |grad| (float32 grad)."""
     norm = 0.0
-    for q in range(flat.shape[0]):
+    for q in range(flat.shape[0]):  # a sum in order: apart, so the next loop vectorises
         g = np.float32(grad[q])
         norm += float(g) * float(g)
+    for q in range(flat.shape[0]):
+        g = np.float32(grad[q])
         m[q] = m[q] + one_minus_b1 * (g - m[q])
         v[q] = v[q] * b2 + one_minus_b2 * g * g
         denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
@@ -392,6 +435,9 @@ def check_cartpole(episodes: int = 64) -> None:
     env.close()
 
 
+ROUNDS_PER_CALL = 1024  # rounds (episodes and updates) per compiled call at most
+
+
 class CompiledRun:
     """One run of a config with ``engine=numba``; ``run(progress)`` trains it and returns its
     :class:`pgbench.train.SeedLog` (the same record the torch trainer keeps)."""
@@ -442,50 +488,81 @@ class CompiledRun:
         self.baseline = BASELINES.index(cfg.baseline)
         self.t0 = time.perf_counter()
 
-    def collect(self) -> None:
-        """One round: each of the seed's ``n`` sub-envs plays one episode, drawing its noise in
-        the chunks :class:`pgbench.rollout.Collector` draws."""
-        n = self.n
-        for i, s in enumerate(self.reset_rng.integers(0, 2**31 - 1, size=n).tolist()):
-            # what CartPoleEnv.reset(seed=s) draws (as pgbench.envs.SubEnvs.reset)
-            self.state[i] = np.random.Generator(np.random.PCG64(s)).uniform(-0.05, 0.05, size=(4,))
-        self.steps[:] = 0
-        self.alive[:] = True
-        t, live = 0, True
-        while live:
-            t_end = noise_chunk_end(t, self.T)
-            u = torch.rand(t_end - t, n, self.uniforms, generator=self.noise_gen).numpy()
-            t, live = rollout(self.W0, self.b0, self.W1, self.b1, self.act, self.state,
-                              self.steps, self.alive, t, t_end, u, self.keep, self.scale,
-                              self.obs, self.actions, self.drop, self.z, self.h, self.logits,
-                              self.lengths, self.terminated, self.truncated, self.phys,
-                              self.euler, self.T)
-
-    def update(self) -> None:
-        cfg, log = self.cfg, self.log
-        loss, norm, entropy, log.ema_state = learn(
-            self.flat, self.m, self.v, self.grad, self.W1, self.act, self.obs, self.actions,
-            self.drop, self.use_drop, self.z, self.h, self.logits, self.lengths, self.returns,
-            self.baseline, cfg.gamma, log.ema_state, cfg.ema_weight, cfg.normalize_advantages,
-            float(log.updates + 1), cfg.lr)
-        log.update_rows.append((log.updates, log.env_steps, self.n, loss, norm, entropy,
-                                math.nan, time.perf_counter() - self.t0))
-        log.updates += 1
-
     def run(self, progress=None):
+        """Train the run to its stop and return its log; ``progress(self)`` is called after each
+        compiled call (every :data:`ROUNDS_PER_CALL` rounds at most)."""
+        from pgbench import compiled_loop as L
+        from pgbench.compiled_random import MT_N, check_streams, mt_seed
         from pgbench.envs import check_env_id
-        from pgbench.train import record_episode, stop_reason
+        from pgbench.train import PLAIN_GRACE_EPISODES, PLAIN_WINDOW, RUNNING_REWARD_START
+        from pgbench.train import RUNNING_REWARD_WEIGHT as W
 
+        check_streams()
         threshold = check_env_id(self.cfg.env_id).reward_threshold
-        log = self.log
-        while log.stop_reason is None:
-            self.collect()
-            for i in range(self.n):  # reward 1 per step: the return is the length
-                length = int(self.lengths[i])
-                record_episode(log, float(length), length, bool(self.terminated[i]),
-                               bool(self.truncated[i]), threshold)
-            self.update()
-            log.stop_reason = stop_reason(self.cfg, log)
+        cfg, log, n, R = self.cfg, self.log, self.n, ROUNDS_PER_CALL
+        ilog = np.zeros(L.ILOG_SIZE, dtype=np.int64)
+        ilog[L.SOLVED:L.SOLVED + 3] = ilog[L.SOLVED_100:L.SOLVED_100 + 3] = -1
+        flog = np.array([RUNNING_REWARD_START, math.nan])
+        ring = np.zeros(PLAIN_WINDOW)
+        mt = np.empty(MT_N + 1, dtype=np.uint32)
+        mt_seed(self.noise_gen.initial_seed(), mt)  # the stream torch.rand draws from
+        u = np.empty(self.T * n * self.uniforms, dtype=np.float32)
+        net = (self.flat, self.W0, self.b0, self.W1, self.b1, self.m, self.v, self.grad)
+        kernels = (self.act, self.use_drop, self.keep, self.scale, self.uniforms)
+        buffers = (self.obs, self.actions, self.drop, self.z, self.h, self.logits)
+        rules = (threshold is not None, float(threshold or 0.0), PLAIN_WINDOW * (threshold or 0.0),
+                 W, 1 - W, PLAIN_WINDOW, PLAIN_GRACE_EPISODES)
+        ep_int, ep_float = np.empty((R * n, 6), np.int64), np.empty((R * n, 2))
+        up_float = np.empty((R, 3))
+        episodes, updates = [], []
+        while ilog[L.STOP] == 0:
+            # the seeds of the next R rounds at once: the stream of R calls drawing n each
+            seeds = self.reset_rng.integers(0, 2**31 - 1, size=R * n)
+            rounds, _ = L.train_rounds(
+                net, kernels, mt, seeds, -0.05, 0.05 - (-0.05), u, self.state, self.steps,
+                self.alive, buffers, self.lengths, self.terminated, self.truncated, self.phys,
+                self.euler, self.T, ilog, flog, ring, self.returns, self.baseline, cfg.gamma,
+                cfg.ema_weight, cfg.normalize_advantages, cfg.lr, rules, cfg.stop_when_solved,
+                cfg.total_steps, ep_int, ep_float, up_float, R)
+            wall = time.perf_counter() - self.t0
+            episodes.append((ep_int[:rounds * n].copy(), ep_float[:rounds * n].copy()))
+            updates.append((up_float[:rounds].copy(), wall))
+            log.env_steps, log.episodes = int(ilog[L.ENV_STEPS]), int(ilog[L.EPISODES])
+            log.updates = int(ilog[L.UPDATES])
+            log.stop_reason = L.STOP_REASONS[int(ilog[L.STOP])]
             if progress is not None:
                 progress(self)
+        self._finish(ilog, flog, ring, episodes, updates)
         return log
+
+    def _finish(self, ilog, flog, ring, episodes, updates) -> None:
+        """Fill the log's rows and state (as pgbench.train.record_episode keeps them)."""
+        from pgbench import compiled_loop as L
+
+        log, n = self.log, self.n
+        e_int = np.concatenate([e for e, _ in episodes])
+        e_float = np.concatenate([f for _, f in episodes])
+        log.episode_rows = list(zip(
+            e_int[:, 0].tolist(), e_int[:, 1].tolist(), e_int[:, 2].tolist(),
+            e_float[:, 0].tolist(), e_int[:, 3].tolist(), e_int[:, 4].astype(bool).tolist(),
+            e_int[:, 5].astype(bool).tolist(), e_float[:, 1].tolist()))
+        rows, first = [], 0
+        for values, wall in updates:  # each update's env steps: its round's last episode's
+            for r, (loss, norm, entropy) in enumerate(values.tolist()):
+                k = first + r
+                rows.append((k, int(e_int[k * n + n - 1, 2]), n, loss, norm, entropy,
+                             math.nan, wall))
+            first += len(values)
+        log.update_rows = rows
+        log.env_steps, log.episodes = int(ilog[L.ENV_STEPS]), int(ilog[L.EPISODES])
+        log.updates = int(ilog[L.UPDATES])
+        log.running_reward, log.ema_state = float(flog[L.RUNNING]), float(flog[L.EMA])
+        for attr, at in (("solved", L.SOLVED), ("solved_last100", L.SOLVED_100)):
+            if ilog[at + 1] >= 0:
+                setattr(log, attr, {"update": int(ilog[at]), "episode": int(ilog[at + 1]),
+                                    "env_steps": int(ilog[at + 2])})
+        window = len(ring)
+        last = [e_float[k, 0] for k in range(max(0, len(e_float) - window), len(e_float))]
+        log.last_returns.clear()
+        log.last_returns.extend(float(x) for x in last)
+        log.stop_reason = L.STOP_REASONS[int(ilog[L.STOP])]
