@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -106,12 +105,14 @@ def run_pools(args) -> None:
 
 
 def simulate(pools: pd.DataFrame, *, n: int, reps: int, metric: str, min_effect: float,
-             alpha: float, seed: int) -> pd.DataFrame:
+             detect: float, alpha: float, seed: int,
+             conditions=tuple(CONDITIONS)) -> pd.DataFrame:
     """Detection rate of each condition over ``reps`` repetitions of the gate with n seeds a side."""
     rng = np.random.default_rng(seed)
     base = pools.loc[pools["condition"] == "unchanged", metric].to_numpy(float)
     rows = []
-    for name, (label, _) in CONDITIONS.items():
+    for name in conditions:
+        label = CONDITIONS[name][0]
         pool = pools.loc[pools["condition"] == name, metric].to_numpy(float)
         if pool.size == 0:
             continue
@@ -124,14 +125,15 @@ def simulate(pools: pd.DataFrame, *, n: int, reps: int, metric: str, min_effect:
                 ref = base[rng.choice(base.size, size=n, replace=False)]
                 cur = pool[rng.choice(pool.size, size=n, replace=False)]
             verdicts.append(compare_group(ref, cur, rng, alpha=alpha, min_effect=min_effect,
-                                          statistic="mean").verdict)
+                                          statistic="mean", detect=detect).verdict)
         verdicts = np.array(verdicts)
         rate = float(np.mean(verdicts == "regression"))
         rows.append({"condition": name, "regression": label, "pool": pool.size,
                      "true_effect": float(pool.mean() / base.mean() - 1),
                      "regression_rate": rate,
                      "se": math.sqrt(max(rate * (1 - rate), 1 / reps) / reps),
-                     "inconclusive_rate": float(np.mean(verdicts == "inconclusive"))})
+                     "inconclusive_rate": float(np.mean(verdicts == "inconclusive")),
+                     "pass_rate": float(np.mean(verdicts == "pass"))})
     return pd.DataFrame(rows)
 
 
@@ -141,21 +143,23 @@ def run_simulate(args) -> None:
     _, n = suite_config()
     n = args.n or n
     print(f"# gate: metric {args.metric}, {n} seeds a side, min-effect {args.min_effect}, "
-          f"alpha {args.alpha}, {args.reps} repetitions; CPU {platform.processor() or '?'}")
+          f"detect {args.detect}, alpha {args.alpha}, {args.reps} repetitions")
     for metric in dict.fromkeys([args.metric, "final_return"]):
         base = pools.loc[pools["condition"] == "unchanged", metric]
         print(f"# {metric}: unchanged pool mean {base.mean():.1f}, sd {base.std():.1f}, "
               f"cv {base.std() / base.mean():.3f}")
     table = simulate(pools, n=n, reps=args.reps, metric=args.metric, min_effect=args.min_effect,
-                     alpha=args.alpha, seed=args.seed)
+                     detect=args.detect,
+                     alpha=args.alpha, seed=args.seed, conditions=args.conditions)
     cpu = pools.groupby("condition")["cpu_s"].mean()
-    print("| regression | true effect | detected (regression) | inconclusive | CPU s / seed |")
-    print("|---|---|---|---|---|")
+    print(f"# pools: {pools.groupby('condition').size().to_dict()}")
+    print("| regression | true effect | called regression | inconclusive | pass | CPU s / seed |")
+    print("|---|---|---|---|---|---|")
     for row in table.itertuples():
         label = "none: " + row.regression if row.condition == "unchanged" else row.regression
         print(f"| {label} | {100 * row.true_effect:+.1f}% | {100 * row.regression_rate:.1f}% "
               f"± {100 * row.se:.1f} | {100 * row.inconclusive_rate:.1f}% | "
-              f"{cpu[row.condition]:.2f} |")
+              f"{100 * row.pass_rate:.1f}% | {cpu[row.condition]:.2f} |")
 
 
 def main() -> None:
@@ -173,8 +177,10 @@ def main() -> None:
     s.add_argument("--reps", type=int, default=1000)
     s.add_argument("--metric", default="mean_return")
     s.add_argument("--min-effect", type=float, default=0.02)
+    s.add_argument("--detect", type=float, default=0.1)
     s.add_argument("--alpha", type=float, default=0.05)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     args = parser.parse_args()
     run_pools(args) if args.command == "pools" else run_simulate(args)
 

@@ -22,7 +22,10 @@ margin be ``delta = min_effect * |S(ref)|``: "worse by more than min-effect" mea
    - ``regression``: ``p_worse <= alpha`` and ``ci_high < -delta`` (a drop larger than the
      margin is established);
    - ``pass``: ``p_not_worse <= alpha`` and ``ci_low > -delta`` (a drop larger than the margin is
-     excluded);
+     excluded); with ``detect`` (the drop the gate is designed to catch, > min-effect), the
+     mirror test and the interval's low end use ``delta_d = detect * |S(ref)|`` instead: a pass
+     excludes a drop of ``detect``, which sized seeds achieve for unchanged code with the
+     power ``--power`` targets;
    - ``inconclusive``: neither (the interval still contains ``-delta``, or there are too few
      seeds for any permutation p-value to reach ``alpha``).
 
@@ -73,7 +76,8 @@ RUN_COLUMNS = (*GROUP_KEYS, "seed", "config_hash", *METRICS, "episodes_sha256", 
 OPTIONAL_RUN_COLUMNS = {"mean_return": math.nan, "platform": UNKNOWN}
 #: Gate settings a reference may store (``pgbench reference --metric ...``) and their defaults
 #: when neither the reference nor the command line sets them.
-GATE_DEFAULTS = {"metric": "final_return", "alpha": 0.05, "min_effect": 0.1, "statistic": "mean"}
+GATE_DEFAULTS = {"metric": "final_return", "alpha": 0.05, "min_effect": 0.1, "statistic": "mean",
+                 "detect": None}
 #: Fields of a reference row that ``pgbench check`` reads, with their JSON types.
 REFERENCE_ROW_FIELDS = {"suite": str, "env": str, "variant": str, "setting": str, "seed": int,
                         "config_hash": str, "final_return": float, "episodes_digest": str,
@@ -271,12 +275,15 @@ class CheckResult:
 
 def compare_group(ref_values: np.ndarray, cur_values: np.ndarray, rng: np.random.Generator, *,
                   alpha: float = 0.05, min_effect: float = 0.1,
-                  statistic: str = "mean") -> CheckResult:
+                  statistic: str = "mean", detect: float | None = None) -> CheckResult:
     """Test whether ``cur_values`` are worse than ``ref_values`` by more than ``min_effect``.
 
-    ``ref_values``: (m,), ``cur_values``: (n,) per-seed final returns, m, n >= 1, higher is
+    ``ref_values``: (m,), ``cur_values``: (n,) per-seed values, m, n >= 1, higher is
     better. Verdict ``regression``, ``pass`` or ``inconclusive`` by the rule in the module
-    docstring. Deterministic given the state of ``rng``.
+    docstring. ``detect`` (>= ``min_effect``, default ``min_effect``) is the drop the gate is
+    designed to catch: ``pass`` then needs only a drop of ``detect`` excluded, while
+    ``regression`` still needs a drop beyond ``min_effect`` established. Deterministic given
+    the state of ``rng``.
     """
     ref = np.asarray(ref_values, dtype=float)
     cur = np.asarray(cur_values, dtype=float)
@@ -286,27 +293,37 @@ def compare_group(ref_values: np.ndarray, cur_values: np.ndarray, rng: np.random
     ref_stat, cur_stat = float(stat(ref)), float(stat(cur))
     diff = cur_stat - ref_stat
     delta = margin(ref, statistic, min_effect)
+    if detect is not None and detect < min_effect:
+        raise ValueError(f"detect ({detect}) must be at least min_effect ({min_effect})")
     low, high = bootstrap_diff_interval(ref, cur, statistic, rng, confidence=1 - 2 * alpha)
     p_worse, p_not_worse = shift_permutation_pvalues(ref, cur, delta, statistic, rng)
+    design = delta
+    if detect is not None and detect != min_effect:
+        design = margin(ref, statistic, detect)
+        _, p_not_worse = shift_permutation_pvalues(ref, cur, design, statistic, rng)
 
     if p_worse <= alpha and high < -delta:
         verdict, note = "regression", f"worse by more than {_percent(min_effect)}"
-    elif p_not_worse <= alpha and low > -delta:
-        verdict, note = "pass", ""
+    elif p_not_worse <= alpha and low > -design:
+        verdict = "pass"
+        note = "" if design == delta else f"a drop of {_percent(detect)} is excluded"
     else:
         verdict = "inconclusive"
         if smallest_pvalue(ref.size, cur.size) > alpha:
             note = (f"too few seeds: the smallest possible p is "
                     f"{smallest_pvalue(ref.size, cur.size):.2g} > alpha")
-        elif low > -delta or high < -delta:
+        elif low > -design or high < -delta:
             # The interval decides but the permutation test does not reach alpha: the seeds are
             # too few or too spread out for the interval alone to be trusted.
             p = min(p_worse, p_not_worse)
             note = f"permutation test not significant (p={p:.2g}); add seeds"
         elif diff < -delta:
             note = "possible regression: drop beyond the margin but not significant; add seeds"
-        else:
+        elif design == delta:
             note = "interval contains the margin; add seeds"
+        else:
+            note = (f"neither a drop beyond {_percent(min_effect)} nor one of "
+                    f"{_percent(detect)} is established; add seeds")
     return CheckResult(verdict=verdict, n_ref=ref.size, n_cur=cur.size, ref_stat=ref_stat,
                        cur_stat=cur_stat, diff=diff, ci_low=low, ci_high=high, margin=delta,
                        p_worse=p_worse, p_not_worse=p_not_worse, note=note)
@@ -356,7 +373,8 @@ def identity_difference(ref_runs, cur_runs) -> str:
 
 
 def check_runs(ref_runs, cur_runs, *, alpha: float, min_effect: float, statistic: str,
-               seed: int, metric: str = "final_return") -> list[tuple[GroupKey, CheckResult]]:
+               seed: int, metric: str = "final_return",
+               detect: float | None = None) -> list[tuple[GroupKey, CheckResult]]:
     """Compare every group of two normalised per-run frames (columns ``RUN_COLUMNS``) on the
     per-seed ``metric`` (a column, see ``METRICS``).
 
@@ -402,7 +420,7 @@ def check_runs(ref_runs, cur_runs, *, alpha: float, min_effect: float, statistic
                                           float(stat(cur_values)), diff=0.0)))
             continue
         result = compare_group(ref_values, cur_values, group_rng(seed, key), alpha=alpha,
-                               min_effect=min_effect, statistic=statistic)
+                               min_effect=min_effect, statistic=statistic, detect=detect)
         note = "; ".join(part for part in (result.note, why) if part)
         rows.append((key, replace(result, note=note)))
     return rows
@@ -791,6 +809,9 @@ def configure_reference_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-effect", type=lambda s: _fraction(s, low=0, high=1e9,
                                                                  name="min-effect"),
                         help="store the margin `pgbench check` uses by default")
+    parser.add_argument("--detect", type=lambda s: _fraction(s, low=0, high=1e9, name="detect"),
+                        help="store the drop the gate is designed to catch (`pgbench check "
+                        "--detect`)")
     parser.add_argument("--alpha", type=lambda s: _fraction(s, low=1e-6, high=0.5, name="alpha"),
                         help="store the level `pgbench check` uses by default")
 
@@ -798,7 +819,7 @@ def configure_reference_parser(parser: argparse.ArgumentParser) -> None:
 def run_reference(args: argparse.Namespace) -> int:
     summary_dir = Path(args.summary_dir)
     runs = read_summary_runs(summary_dir, (*REFERENCE_INPUT_COLUMNS, "mean_return", "platform"))
-    gate = {k: getattr(args, k) for k in ("metric", "min_effect", "alpha")
+    gate = {k: getattr(args, k) for k in ("metric", "min_effect", "detect", "alpha")
             if getattr(args, k, None) is not None}
     if "metric" in gate:
         _require_metric(runs, gate["metric"], str(summary_dir / "runs.parquet"))
@@ -862,8 +883,11 @@ def configure_check_parser(parser: argparse.ArgumentParser) -> None:
                         help="also print how many seeds detect a drop of --detect with 80%% "
                         "power, from the reference's spread")
     parser.add_argument("--detect", type=lambda s: _fraction(s, low=0, high=1e9, name="detect"),
-                        help="drop --power sizes the seeds for, as a fraction of the reference's "
-                        "statistic; more than min-effect (default: twice min-effect)")
+                        help="the drop the gate is designed to catch, as a fraction of the "
+                        "reference's statistic, more than min-effect: `pass` then means a drop "
+                        "this large is excluded, and --power sizes the seeds for it (default: "
+                        "pass needs a drop beyond min-effect excluded; --power uses twice "
+                        "min-effect)")
     parser.add_argument("--seed", type=_seed, default=0,
                         help="seed of the bootstrap and permutation draws (default: 0)")
 
@@ -874,13 +898,14 @@ def run_check(args: argparse.Namespace) -> int:
     chosen = {k: getattr(args, k, None) for k in GATE_DEFAULTS}
     settings = {k: v if v is not None else gate.get(k, GATE_DEFAULTS[k]) for k, v in chosen.items()}
     metric = settings.pop("metric")
+    if settings["detect"] is not None and settings["detect"] <= settings["min_effect"]:
+        raise UserError(f"detect {settings['detect']:g} must exceed min-effect "
+                        f"{settings['min_effect']:g}: a drop within the margin is tolerated")
     rows = check_runs(ref_runs, cur_runs, seed=args.seed, metric=metric, **settings)
     print(format_table(rows, alpha=settings["alpha"], statistic=settings["statistic"]))
+    detect = settings.pop("detect")
     if args.power:
-        detect = args.detect if args.detect is not None else 2 * settings["min_effect"]
-        if detect <= settings["min_effect"]:
-            raise UserError(f"--detect {detect:g} must exceed min-effect "
-                            f"{settings['min_effect']:g}: a drop within the margin is tolerated")
+        detect = 2 * settings["min_effect"] if detect is None else detect
         print()
         print(format_power(power_rows(ref_runs, cur_runs, metric=metric, detect=detect,
                                       **settings), detect=detect, **settings))

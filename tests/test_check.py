@@ -512,3 +512,27 @@ def test_power_sizes_seeds_for_the_drop_to_detect(tmp_path, reference, capsys):
     assert line.split()[-2] == str(expected)
     assert main(["check", str(summary), "--reference", str(reference), "--power",
                  "--min-effect", "0.1", "--detect", "0.05"]) == 2
+
+
+def test_detect_makes_sized_seeds_pass_unchanged_code_and_catch_the_design_drop():
+    # sd 50 around 400, margin 2% (8), design drop 10% (40): --power's n is 31 seeds a side.
+    # With n seeds both errors are about 20%: unchanged code passes (a 10% drop excluded) and
+    # a 10% drop is called a regression about 80% of the time each; 200 seeded repetitions,
+    # so a rate below 65% (5 binomial sd under 80%) means the rule is broken.
+    n = int(check.seeds_for_power(50.0, 32.0, 0.05))
+    assert n == 31
+    data = np.random.default_rng(7)
+    passes = regressions = false_alarms = 0
+    for rep in range(200):
+        ref = data.normal(400.0, 50.0, n)
+        rng = np.random.default_rng(rep)
+        same = check.compare_group(ref, data.normal(400.0, 50.0, n), rng, min_effect=0.02,
+                                   detect=0.1)
+        worse = check.compare_group(ref, data.normal(360.0, 50.0, n), rng, min_effect=0.02,
+                                    detect=0.1)
+        passes += same.verdict == "pass"
+        regressions += worse.verdict == "regression"
+        false_alarms += same.verdict == "regression"
+    assert passes / 200 > 0.65 and regressions / 200 > 0.65
+    # a false alarm needs the 2% margin exceeded at p <= 0.05: about 1.3% of repetitions
+    assert false_alarms <= 10

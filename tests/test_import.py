@@ -135,3 +135,21 @@ def test_check_on_imported_runs_matches_check_on_native_runs(tmp_path, capsys):
     # every column but the note (which names the engine's config change) is the same
     strip = lambda rows: [" ".join(r.split()[:10]) for r in rows]
     assert strip(tables[0]) == strip(tables[1]) and len(tables[0]) == 1
+
+
+@pytest.mark.slow
+def test_imported_runs_go_through_aggregate_claims_and_report(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(4):  # learning-curve-like returns: episodes grow longer
+        lengths = np.minimum(500, 10 + np.arange(200) * rng.uniform(0.5, 2)).astype(int)
+        rows += [(seed, int(s), float(l)) for s, l in zip(np.cumsum(lengths), lengths)]
+    pd.DataFrame(rows, columns=["seed", "env_steps", "return"]).to_csv(tmp_path / "t.csv",
+                                                                       index=False)
+    assert main(["import", str(tmp_path / "t.csv"), "--format", "tidy", "--env", "CartPole-v1",
+                 "--variant", "mylib", "--out", str(tmp_path / "runs")]) == 0
+    summary, report = tmp_path / "summary", tmp_path / "report"
+    assert main(["aggregate", str(tmp_path / "runs"), "--out", str(summary)]) == 0
+    assert main(["claims", str(summary)]) == 0
+    assert main(["report", str(summary), "--out", str(report), "--n-boot", "200"]) == 0
+    assert "mylib" in (report / "README.md").read_text()
