@@ -527,14 +527,16 @@ def format_table(rows: list[tuple[GroupKey, CheckResult]], *, alpha: float,
 
 
 def format_summary(rows: list[tuple[GroupKey, CheckResult]], *, alpha: float, min_effect: float,
-                   statistic: str, metric: str = "final_return") -> str:
+                   statistic: str, metric: str = "final_return",
+                   detect: float | None = None) -> str:
     """One line: counts per verdict, the settings, and the outcome."""
     counts = {v: sum(r.verdict == v for _, r in rows) for v in VERDICTS}
     listed = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
     outcome = "FAIL" if counts["regression"] else "OK"
+    designed = "" if detect is None else f", detect={_percent(detect)}"
     return (f"pgbench check: {len(rows)} groups: {listed or 'none'} "
             f"({metric}, alpha={alpha:g}, min-effect={_percent(min_effect)} of the reference "
-            f"{statistic}) "
+            f"{statistic}{designed}) "
             f"-> {outcome}")
 
 
@@ -903,14 +905,14 @@ def run_check(args: argparse.Namespace) -> int:
                         f"{settings['min_effect']:g}: a drop within the margin is tolerated")
     rows = check_runs(ref_runs, cur_runs, seed=args.seed, metric=metric, **settings)
     print(format_table(rows, alpha=settings["alpha"], statistic=settings["statistic"]))
-    detect = settings.pop("detect")
+    detect = stored_detect = settings.pop("detect")
     if args.power:
         detect = 2 * settings["min_effect"] if detect is None else detect
         print()
         print(format_power(power_rows(ref_runs, cur_runs, metric=metric, detect=detect,
                                       **settings), detect=detect, **settings))
     print()
-    print(format_summary(rows, metric=metric, **settings))
+    print(format_summary(rows, metric=metric, detect=stored_detect, **settings))
     if args.junit:
         write_bytes_atomic(args.junit, junit_xml(rows, alpha=settings["alpha"],
                                                  statistic=settings["statistic"]))
