@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pgbench.errors import UserError
+from pgbench.fingerprint import platform_fingerprint
 from pgbench.io import read_json_object, write_json_atomic, write_parquet_atomic
 
 #: Learning-curve grid points per (suite, env).
@@ -52,12 +53,12 @@ RUNS_COLUMNS: dict[str, str] = {
     "seed": "int64", "config_hash": "str", "run_hash": "str", "stop_reason": "str",
     "threshold": "float64", "budget_steps": "int64", "engine": "str",
     "env_steps": "int64", "episodes": "int64", "updates": "int64",
-    "final_return": "float64",
+    "final_return": "float64", "mean_return": "float64",
     "steps_to_threshold": "float64", "episodes_to_threshold": "float64", "censored": "bool",
     "steps_to_threshold_last100": "float64", "episodes_to_threshold_last100": "float64",
     "censored_last100": "bool",
     "wall_s": "float64", "cpu_s": "float64", "run_dir": "str", "episodes_sha256": "str",
-    "packages": "str",
+    "packages": "str", "platform": "str",
 }
 CURVES_COLUMNS: dict[str, str] = {
     "suite": "str", "env": "str", "variant": "str", "arm": "str", "setting": "str",
@@ -185,6 +186,16 @@ def final_return(returns: np.ndarray) -> float:
     return float(np.mean(returns[n - max(1, n // FINAL_DIVISOR):]))
 
 
+def mean_return(returns: np.ndarray) -> float:
+    """Mean of all n episode returns (shape (n,)): the area under the learning curve per episode,
+    a less noisy summary of a run than its final return. NaN without episodes.
+
+    >>> mean_return(np.array([0.0, 10.0, 20.0]))
+    10.0
+    """
+    return float(np.mean(returns)) if len(returns) else math.nan
+
+
 def plain_rule_crossing(returns: np.ndarray, env_steps: np.ndarray, threshold: float,
                         window: int = PLAIN_RULE_WINDOW) -> tuple[float, float, bool]:
     """(steps, episodes, censored) of the first episode whose trailing ``window``-episode mean
@@ -252,6 +263,7 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         "episodes": total_episodes,
         "updates": int(totals.get("updates", 0)),
         "final_return": final_return(returns),
+        "mean_return": mean_return(returns),
         "steps_to_threshold": steps,
         "episodes_to_threshold": eps,
         "censored": censored,
@@ -264,6 +276,7 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         "run_dir": str(run_dir),
         "episodes_sha256": hashlib.sha256(episodes_path.read_bytes()).hexdigest(),
         "packages": json.dumps(provenance.get("packages", {}), sort_keys=True),
+        "platform": platform_fingerprint(provenance),
     }
 
 

@@ -6,11 +6,14 @@
 group ``(suite, env, variant, setting)``, and exits 1 when some group regressed.
 
 Decision rule for one group (docs/check.md explains it for users). Let ``D = S(cur) - S(ref)``
-where ``S`` is the mean or the IQM of the per-seed final returns (higher is better), and let the
+where ``S`` is the mean or the IQM of the per-seed metric (final return, or mean return over
+training; higher is better), and let the
 margin be ``delta = min_effect * |S(ref)|``: "worse by more than min-effect" means ``D < -delta``.
 
 1. ``identical``: same seeds, and for every seed the same config hash, package versions and
-   ``episodes.parquet`` digest. Nothing to test: the runs are bit-for-bit the reference.
+   ``episodes.parquet`` digest, on the same known platform (:mod:`pgbench.fingerprint`: pinned
+   CPU dispatch, architecture, packages). Nothing to test: the runs are bit-for-bit the
+   reference. On another or an unknown platform bytes are not promised, so the group is tested.
 2. Otherwise the boundary ``D = -delta`` is tested from both sides at level ``alpha``, and each
    decision needs two kinds of evidence to agree: a permutation test of the location shift
    (exact at any number of seeds) and a percentile bootstrap interval ``[ci_low, ci_high]`` of
@@ -19,7 +22,10 @@ margin be ``delta = min_effect * |S(ref)|``: "worse by more than min-effect" mea
    - ``regression``: ``p_worse <= alpha`` and ``ci_high < -delta`` (a drop larger than the
      margin is established);
    - ``pass``: ``p_not_worse <= alpha`` and ``ci_low > -delta`` (a drop larger than the margin is
-     excluded);
+     excluded); with ``detect`` (the drop the gate is designed to catch, > min-effect), the
+     mirror test and the interval's low end use ``delta_d = detect * |S(ref)|`` instead: a pass
+     excludes a drop of ``detect``, which sized seeds achieve for unchanged code with the
+     power ``--power`` targets;
    - ``inconclusive``: neither (the interval still contains ``-delta``, or there are too few
      seeds for any permutation p-value to reach ``alpha``).
 
@@ -49,17 +55,29 @@ from typing import Callable, Iterable
 import numpy as np
 
 from pgbench.errors import UserError, choice_error
+from pgbench.fingerprint import UNKNOWN, platform_difference
 from pgbench.io import write_bytes_atomic, write_json_atomic
 
 #: Version of the reference JSON layout (docs/contracts.md, section Reference).
 REFERENCE_SCHEMA = 1
 #: The group key of every table (docs/contracts.md).
 GROUP_KEYS = ("suite", "env", "variant", "setting")
-#: runs.parquet columns ``pgbench reference`` needs.
+#: Per-seed numbers a check can compare (runs.parquet columns, higher is better):
+#: ``final_return`` (mean of the last 10% of episodes) or ``mean_return`` (mean over all
+#: episodes: the area under the learning curve, less noisy; the CI suite's metric).
+METRICS = ("final_return", "mean_return")
+#: runs.parquet columns ``pgbench reference`` needs (``mean_return``, ``platform``: when present).
 REFERENCE_INPUT_COLUMNS = (*GROUP_KEYS, "seed", "config_hash", "final_return", "steps_to_threshold",
                            "censored", "episodes_sha256", "packages")
 #: Columns of the normalised per-run frame both sides of a check are brought to.
-RUN_COLUMNS = (*GROUP_KEYS, "seed", "config_hash", "final_return", "episodes_sha256", "packages")
+RUN_COLUMNS = (*GROUP_KEYS, "seed", "config_hash", *METRICS, "episodes_sha256", "packages",
+               "platform")
+#: Optional runs.parquet columns and their value when absent (summaries from older versions).
+OPTIONAL_RUN_COLUMNS = {"mean_return": math.nan, "platform": UNKNOWN}
+#: Gate settings a reference may store (``pgbench reference --metric ...``) and their defaults
+#: when neither the reference nor the command line sets them.
+GATE_DEFAULTS = {"metric": "final_return", "alpha": 0.05, "min_effect": 0.1, "statistic": "mean",
+                 "detect": None}
 #: Fields of a reference row that ``pgbench check`` reads, with their JSON types.
 REFERENCE_ROW_FIELDS = {"suite": str, "env": str, "variant": str, "setting": str, "seed": int,
                         "config_hash": str, "final_return": float, "episodes_digest": str,
@@ -257,12 +275,15 @@ class CheckResult:
 
 def compare_group(ref_values: np.ndarray, cur_values: np.ndarray, rng: np.random.Generator, *,
                   alpha: float = 0.05, min_effect: float = 0.1,
-                  statistic: str = "mean") -> CheckResult:
+                  statistic: str = "mean", detect: float | None = None) -> CheckResult:
     """Test whether ``cur_values`` are worse than ``ref_values`` by more than ``min_effect``.
 
-    ``ref_values``: (m,), ``cur_values``: (n,) per-seed final returns, m, n >= 1, higher is
+    ``ref_values``: (m,), ``cur_values``: (n,) per-seed values, m, n >= 1, higher is
     better. Verdict ``regression``, ``pass`` or ``inconclusive`` by the rule in the module
-    docstring. Deterministic given the state of ``rng``.
+    docstring. ``detect`` (>= ``min_effect``, default ``min_effect``) is the drop the gate is
+    designed to catch: ``pass`` then needs only a drop of ``detect`` excluded, while
+    ``regression`` still needs a drop beyond ``min_effect`` established. Deterministic given
+    the state of ``rng``.
     """
     ref = np.asarray(ref_values, dtype=float)
     cur = np.asarray(cur_values, dtype=float)
@@ -272,27 +293,37 @@ def compare_group(ref_values: np.ndarray, cur_values: np.ndarray, rng: np.random
     ref_stat, cur_stat = float(stat(ref)), float(stat(cur))
     diff = cur_stat - ref_stat
     delta = margin(ref, statistic, min_effect)
+    if detect is not None and detect < min_effect:
+        raise ValueError(f"detect ({detect}) must be at least min_effect ({min_effect})")
     low, high = bootstrap_diff_interval(ref, cur, statistic, rng, confidence=1 - 2 * alpha)
     p_worse, p_not_worse = shift_permutation_pvalues(ref, cur, delta, statistic, rng)
+    design = delta
+    if detect is not None and detect != min_effect:
+        design = margin(ref, statistic, detect)
+        _, p_not_worse = shift_permutation_pvalues(ref, cur, design, statistic, rng)
 
     if p_worse <= alpha and high < -delta:
         verdict, note = "regression", f"worse by more than {_percent(min_effect)}"
-    elif p_not_worse <= alpha and low > -delta:
-        verdict, note = "pass", ""
+    elif p_not_worse <= alpha and low > -design:
+        verdict = "pass"
+        note = "" if design == delta else f"a drop of {_percent(detect)} is excluded"
     else:
         verdict = "inconclusive"
         if smallest_pvalue(ref.size, cur.size) > alpha:
             note = (f"too few seeds: the smallest possible p is "
                     f"{smallest_pvalue(ref.size, cur.size):.2g} > alpha")
-        elif low > -delta or high < -delta:
+        elif low > -design or high < -delta:
             # The interval decides but the permutation test does not reach alpha: the seeds are
             # too few or too spread out for the interval alone to be trusted.
             p = min(p_worse, p_not_worse)
             note = f"permutation test not significant (p={p:.2g}); add seeds"
         elif diff < -delta:
             note = "possible regression: drop beyond the margin but not significant; add seeds"
-        else:
+        elif design == delta:
             note = "interval contains the margin; add seeds"
+        else:
+            note = (f"neither a drop beyond {_percent(min_effect)} nor one of "
+                    f"{_percent(detect)} is established; add seeds")
     return CheckResult(verdict=verdict, n_ref=ref.size, n_cur=cur.size, ref_stat=ref_stat,
                        cur_stat=cur_stat, diff=diff, ci_low=low, ci_high=high, margin=delta,
                        p_worse=p_worse, p_not_worse=p_not_worse, note=note)
@@ -342,12 +373,18 @@ def identity_difference(ref_runs, cur_runs) -> str:
 
 
 def check_runs(ref_runs, cur_runs, *, alpha: float, min_effect: float, statistic: str,
-               seed: int) -> list[tuple[GroupKey, CheckResult]]:
-    """Compare every group of two normalised per-run frames (columns ``RUN_COLUMNS``).
+               seed: int, metric: str = "final_return",
+               detect: float | None = None) -> list[tuple[GroupKey, CheckResult]]:
+    """Compare every group of two normalised per-run frames (columns ``RUN_COLUMNS``) on the
+    per-seed ``metric`` (a column, see ``METRICS``).
 
     Returns one ``(group, CheckResult)`` per group present on either side, sorted by group.
-    Each group's Generator is seeded from ``seed`` and the group's name.
+    Each group's Generator is seeded from ``seed`` and the group's name. ``identical`` is
+    possible only where both sides' platform fingerprints are known and equal
+    (:mod:`pgbench.fingerprint`); elsewhere the group is tested and the note says why.
     """
+    _require_metric(ref_runs, metric, "the reference")
+    _require_metric(cur_runs, metric, "the current summary")
     stat = statistic_function(statistic)
     ref_groups = {key: frame for key, frame in ref_runs.groupby(list(GROUP_KEYS), sort=True)}
     cur_groups = {key: frame for key, frame in cur_runs.groupby(list(GROUP_KEYS), sort=True)}
@@ -355,31 +392,49 @@ def check_runs(ref_runs, cur_runs, *, alpha: float, min_effect: float, statistic
     for key in sorted(set(ref_groups) | set(cur_groups)):
         ref, cur = ref_groups.get(key), cur_groups.get(key)
         if cur is None:
-            values = ref["final_return"].to_numpy(float)
+            values = ref[metric].to_numpy(float)
             rows.append((key, CheckResult("missing", values.size, 0, float(stat(values)),
                                           math.nan, note="in the reference only")))
             continue
         if ref is None:
-            values = cur["final_return"].to_numpy(float)
+            values = cur[metric].to_numpy(float)
             rows.append((key, CheckResult("new", 0, values.size, math.nan, float(stat(values)),
                                           note="not in the reference")))
             continue
         why = identity_difference(ref, cur)
-        ref_values = ref.sort_values("seed")["final_return"].to_numpy(float)
-        cur_values = cur.sort_values("seed")["final_return"].to_numpy(float)
+        ref_values = ref.sort_values("seed")[metric].to_numpy(float)
+        cur_values = cur.sort_values("seed")[metric].to_numpy(float)
         if not why and not np.array_equal(ref_values, cur_values):
             # Same episodes but other numbers: the aggregation changed, so test rather than trust.
-            why = "same episodes but different final_return (aggregation changed?)"
+            why = f"same episodes but different {metric} (aggregation changed?)"
+        elsewhere = platform_difference(set(ref["platform"]), set(cur["platform"]))
+        if elsewhere:
+            # Bytes are promised on one platform only: test, whatever the digests say.
+            if not why or why.startswith("same config and packages but episodes differ"):
+                why = f"{elsewhere}: identical not expected"
+            else:
+                why = f"{why}; {elsewhere}"
         if not why:
             s = float(stat(ref_values))
             rows.append((key, CheckResult("identical", ref_values.size, cur_values.size, s,
                                           float(stat(cur_values)), diff=0.0)))
             continue
         result = compare_group(ref_values, cur_values, group_rng(seed, key), alpha=alpha,
-                               min_effect=min_effect, statistic=statistic)
+                               min_effect=min_effect, statistic=statistic, detect=detect)
         note = "; ".join(part for part in (result.note, why) if part)
         rows.append((key, replace(result, note=note)))
     return rows
+
+
+def _require_metric(runs, metric: str, side: str) -> None:
+    """Raise UserError unless every run of ``runs`` has a finite ``metric``."""
+    if metric not in METRICS:
+        raise choice_error("metric", metric, METRICS)
+    values = runs[metric].to_numpy(float) if metric in runs else np.array([math.nan])
+    if not np.isfinite(values).all():
+        raise UserError(f"{side} has no finite {metric} for some runs; make it again with this "
+                        f"version of pgbench (`pgbench aggregate`, `pgbench reference`) or check "
+                        f"another metric (accepted: {', '.join(METRICS)})")
 
 
 def group_rng(seed: int, key: GroupKey) -> np.random.Generator:
@@ -388,9 +443,12 @@ def group_rng(seed: int, key: GroupKey) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def power_rows(ref_runs, cur_runs, *, alpha: float, min_effect: float,
-               statistic: str) -> list[tuple[GroupKey, dict]]:
-    """Seeds needed per reference group to detect a drop of the margin (``seeds_for_power``).
+def power_rows(ref_runs, cur_runs, *, alpha: float, min_effect: float, statistic: str,
+               metric: str = "final_return",
+               detect: float | None = None) -> list[tuple[GroupKey, dict]]:
+    """Seeds needed per reference group for the gate to call a drop of ``detect`` (a fraction
+    of the reference's statistic; default twice ``min_effect``) a regression with 80% power:
+    :func:`seeds_for_power` of the distance from that drop to the margin.
 
     Returns ``(group, {"n_ref", "n_cur", "sd", "margin", "needed"})`` sorted by group;
     ``n_cur`` is 0 for groups absent from the current summary.
@@ -398,11 +456,12 @@ def power_rows(ref_runs, cur_runs, *, alpha: float, min_effect: float,
     cur_counts = cur_runs.groupby(list(GROUP_KEYS)).size().to_dict() if len(cur_runs) else {}
     rows = []
     for key, frame in ref_runs.groupby(list(GROUP_KEYS), sort=True):
-        values = frame["final_return"].to_numpy(float)
+        values = frame[metric].to_numpy(float)
         sd = effective_sd(values, statistic)
         delta = margin(values, statistic, min_effect)
+        drop = margin(values, statistic, 2 * min_effect if detect is None else detect)
         rows.append((key, {"n_ref": values.size, "n_cur": int(cur_counts.get(key, 0)), "sd": sd,
-                           "margin": delta, "needed": seeds_for_power(sd, delta, alpha)}))
+                           "margin": delta, "needed": seeds_for_power(sd, drop - delta, alpha)}))
     return rows
 
 
@@ -468,22 +527,26 @@ def format_table(rows: list[tuple[GroupKey, CheckResult]], *, alpha: float,
 
 
 def format_summary(rows: list[tuple[GroupKey, CheckResult]], *, alpha: float, min_effect: float,
-                   statistic: str) -> str:
+                   statistic: str, metric: str = "final_return",
+                   detect: float | None = None) -> str:
     """One line: counts per verdict, the settings, and the outcome."""
     counts = {v: sum(r.verdict == v for _, r in rows) for v in VERDICTS}
     listed = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
     outcome = "FAIL" if counts["regression"] else "OK"
+    designed = "" if detect is None else f", detect={_percent(detect)}"
     return (f"pgbench check: {len(rows)} groups: {listed or 'none'} "
-            f"(alpha={alpha:g}, min-effect={_percent(min_effect)} of the reference {statistic}) "
+            f"({metric}, alpha={alpha:g}, min-effect={_percent(min_effect)} of the reference "
+            f"{statistic}{designed}) "
             f"-> {outcome}")
 
 
 def format_power(rows: list[tuple[GroupKey, dict]], *, alpha: float, min_effect: float,
-                 statistic: str) -> str:
+                 statistic: str, detect: float | None = None) -> str:
     """The ``--power`` section: seeds needed per group, and whether the current run has them."""
-    title = (f"Seeds per side to detect a drop of {_percent(min_effect)} of the reference "
-             f"{statistic} with {POWER:.0%} power at alpha={alpha:g} (one-sided, normal "
-             f"approximation, reference spread):")
+    detect = 2 * min_effect if detect is None else detect
+    title = (f"Seeds per side for a drop of {_percent(detect)} of the reference {statistic} to "
+             f"be called a regression (margin {_percent(min_effect)}) with {POWER:.0%} power at "
+             f"alpha={alpha:g} (one-sided, normal approximation, reference spread):")
     header = ["group", "seeds ref/cur", "sd", "margin", "needed", "enough"]
     body = []
     for key, row in rows:
@@ -574,6 +637,9 @@ def read_summary_runs(summary_dir: str | Path, columns: Iterable[str] = RUN_COLU
     except Exception as err:  # pyarrow raises several types for damaged files
         raise UserError(f"{path} is not a readable Parquet file ({err})") from None
     columns = list(columns)
+    for name, default in OPTIONAL_RUN_COLUMNS.items():
+        if name in columns and name not in frame.columns:
+            frame[name] = default
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UserError(f"{path} lacks columns {', '.join(missing)}; expected the runs table of "
@@ -583,11 +649,13 @@ def read_summary_runs(summary_dir: str | Path, columns: Iterable[str] = RUN_COLU
     frame = frame[columns].copy()
     try:
         frame["seed"] = frame["seed"].astype("int64")
-        frame["final_return"] = frame["final_return"].astype("float64")
+        for name in set(METRICS) & set(columns):
+            frame[name] = frame[name].astype("float64")
     except (TypeError, ValueError) as err:
         raise UserError(f"{path}: seed must be integers and final_return numbers ({err})") from None
-    for k in (*GROUP_KEYS, "config_hash", "episodes_sha256"):
-        frame[k] = frame[k].astype(str)
+    for k in (*GROUP_KEYS, "config_hash", "episodes_sha256", "platform"):
+        if k in frame:
+            frame[k] = frame[k].astype(str)
     frame["packages"] = [_canonical_packages(p, f"{path} seed {s}")
                          for p, s in zip(frame["packages"], frame["seed"])]
     return _validate_runs(frame.reset_index(drop=True), str(path))
@@ -602,16 +670,24 @@ def _read_provenance(summary_dir: Path) -> dict:
     return provenance if isinstance(provenance, dict) else {}
 
 
-def build_reference(runs, provenance: dict, *, created_at: str) -> dict:
+def build_reference(runs, provenance: dict, *, created_at: str, gate: dict | None = None) -> dict:
     """The reference document (docs/contracts.md, Reference) for a validated runs frame.
 
-    ``runs``: columns ``REFERENCE_INPUT_COLUMNS`` with canonical ``packages``. Package-version
-    sets are stored once in ``package_sets`` under a 12-hex id, which each row names.
+    ``runs``: columns ``REFERENCE_INPUT_COLUMNS`` with canonical ``packages`` (and, when present,
+    ``mean_return`` and ``platform``). Package-version sets and platform fingerprints are stored
+    once in ``package_sets`` / ``platforms`` under a 12-hex id, which each row names. ``gate``:
+    the settings ``pgbench check`` uses unless its command line overrides them.
     """
-    package_sets, rows = {}, []
+    package_sets, platforms, rows = {}, {}, []
     for record in runs.sort_values([*GROUP_KEYS, "seed"]).to_dict("records"):
         package_id = hashlib.sha256(record["packages"].encode("utf-8")).hexdigest()[:12]
         package_sets[package_id] = json.loads(record["packages"])
+        fingerprint = str(record.get("platform", UNKNOWN))
+        platform_id = UNKNOWN
+        if fingerprint != UNKNOWN:
+            platform_id = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:12]
+            platforms[platform_id] = json.loads(fingerprint)
+        mean = float(record.get("mean_return", math.nan))
         steps = float(record["steps_to_threshold"])
         rows.append({
             **{k: str(record[k]) for k in GROUP_KEYS},
@@ -622,9 +698,14 @@ def build_reference(runs, provenance: dict, *, created_at: str) -> dict:
             "censored": bool(record["censored"]),
             "episodes_digest": str(record["episodes_sha256"]),
             "packages": package_id,
+            "mean_return": mean if math.isfinite(mean) else None,
+            "platform": platform_id,
         })
-    return {"schema": REFERENCE_SCHEMA, "created_at": created_at, "provenance": provenance,
-            "package_sets": package_sets, "rows": rows}
+    document = {"schema": REFERENCE_SCHEMA, "created_at": created_at, "provenance": provenance,
+                "package_sets": package_sets, "platforms": platforms, "rows": rows}
+    if gate:
+        document["gate"] = dict(gate)
+    return document
 
 
 #: What a reference file should be, for error messages.
@@ -651,6 +732,9 @@ def reference_runs(document: object, path: str | Path):
         raise UserError(f"reference {path}: 'rows' must be a non-empty list of runs; {expected}")
     if not isinstance(package_sets, dict):
         raise UserError(f"reference {path}: 'package_sets' must be an object; {expected}")
+    platforms = document.get("platforms", {})
+    if not isinstance(platforms, dict):
+        raise UserError(f"reference {path}: 'platforms' must be an object; {expected}")
     records = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -665,9 +749,17 @@ def reference_runs(document: object, path: str | Path):
         if row["packages"] not in package_sets:
             raise UserError(f"reference {path}: rows[{i}].packages {row['packages']!r} is not "
                             "a key of 'package_sets'")
+        mean = row.get("mean_return")
+        platform_id = row.get("platform", UNKNOWN)
+        if platform_id != UNKNOWN and platform_id not in platforms:
+            raise UserError(f"reference {path}: rows[{i}].platform {platform_id!r} is not "
+                            "a key of 'platforms'")
         records.append({
             **{k: row[k] for k in GROUP_KEYS}, "seed": row["seed"],
             "config_hash": row["config_hash"], "final_return": float(row["final_return"]),
+            "mean_return": float(mean) if isinstance(mean, (int, float)) else math.nan,
+            "platform": UNKNOWN if platform_id == UNKNOWN else json.dumps(
+                platforms[platform_id], sort_keys=True, separators=(",", ":")),
             "episodes_sha256": row["episodes_digest"],
             "packages": _canonical_packages(json.dumps(package_sets[row["packages"]]),
                                             f"reference {path} package set {row['packages']}"),
@@ -677,8 +769,20 @@ def reference_runs(document: object, path: str | Path):
     return _validate_runs(frame, f"reference {path}")
 
 
-def read_reference(path: str | Path):
-    """Load and validate a reference JSON file into the normalised per-run frame."""
+def reference_gate(document: dict, path: str | Path) -> dict:
+    """The gate settings a reference stores (``{}`` when none), validated."""
+    gate = document.get("gate", {})
+    if not isinstance(gate, dict) or set(gate) - set(GATE_DEFAULTS):
+        raise UserError(f"reference {path}: 'gate' must be an object with keys among "
+                        f"{', '.join(GATE_DEFAULTS)}; got {gate!r}")
+    if "metric" in gate and gate["metric"] not in METRICS:
+        raise choice_error("metric", gate["metric"], METRICS)
+    return gate
+
+
+def read_reference(path: str | Path, with_gate: bool = False):
+    """Load and validate a reference JSON file into the normalised per-run frame (and, with
+    ``with_gate``, also return the gate settings it stores)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"reference {path} not found; {EXPECTED_REFERENCE}")
@@ -689,7 +793,8 @@ def read_reference(path: str | Path):
     except json.JSONDecodeError as err:
         raise UserError(f"reference {path} is not valid JSON ({err.msg} at line {err.lineno}); "
                         f"{EXPECTED_REFERENCE}") from None
-    return reference_runs(document, path)
+    runs = reference_runs(document, path)
+    return (runs, reference_gate(document, path)) if with_gate else runs
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,15 +806,30 @@ def configure_reference_parser(parser: argparse.ArgumentParser) -> None:
                         help="summary directory written by `pgbench aggregate` (has runs.parquet)")
     parser.add_argument("--out", required=True, metavar="REF.json",
                         help="reference file to write (JSON, written atomically)")
+    parser.add_argument("--metric", choices=METRICS, help="store the metric `pgbench check` "
+                        "compares by default with this reference")
+    parser.add_argument("--min-effect", type=lambda s: _fraction(s, low=0, high=1e9,
+                                                                 name="min-effect"),
+                        help="store the margin `pgbench check` uses by default")
+    parser.add_argument("--detect", type=lambda s: _fraction(s, low=0, high=1e9, name="detect"),
+                        help="store the drop the gate is designed to catch (`pgbench check "
+                        "--detect`)")
+    parser.add_argument("--alpha", type=lambda s: _fraction(s, low=1e-6, high=0.5, name="alpha"),
+                        help="store the level `pgbench check` uses by default")
 
 
 def run_reference(args: argparse.Namespace) -> int:
     summary_dir = Path(args.summary_dir)
-    runs = read_summary_runs(summary_dir, REFERENCE_INPUT_COLUMNS)
+    runs = read_summary_runs(summary_dir, (*REFERENCE_INPUT_COLUMNS, "mean_return", "platform"))
+    gate = {k: getattr(args, k) for k in ("metric", "min_effect", "detect", "alpha")
+            if getattr(args, k, None) is not None}
+    if "metric" in gate:
+        _require_metric(runs, gate["metric"], str(summary_dir / "runs.parquet"))
+    options = "".join(f" --{k.replace('_', '-')} {v}" for k, v in gate.items())
     provenance = {**_read_provenance(summary_dir),
-                  "command": f"pgbench reference {args.summary_dir} --out {args.out}"}
+                  "command": f"pgbench reference {args.summary_dir} --out {args.out}{options}"}
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    document = build_reference(runs, provenance, created_at=created_at)
+    document = build_reference(runs, provenance, created_at=created_at, gate=gate)
     write_json_atomic(args.out, document)
     groups = runs.groupby(list(GROUP_KEYS)).ngroups
     print(f"pgbench reference: wrote {args.out}: {len(runs)} runs in {groups} groups")
@@ -739,42 +859,61 @@ def _seed(text: str) -> int:
 
 
 def configure_check_parser(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Compare a summary's final returns with a reference, one row per "
+    parser.description = ("Compare a summary's per-seed results with a reference, one row per "
                           "(suite, env, variant, setting). Exit 0 when no group regressed, 1 when "
-                          "one did, 2 on bad input. See docs/check.md for the statistics.")
+                          "one did, 2 on bad input. Options not given come from the reference's "
+                          "stored gate settings, else the defaults. See docs/check.md.")
     parser.add_argument("summary_dir", metavar="SUMMARY_DIR",
                         help="summary directory written by `pgbench aggregate` (has runs.parquet)")
     parser.add_argument("--reference", required=True, metavar="REF.json",
                         help="reference written by `pgbench reference`")
     parser.add_argument("--alpha", type=lambda s: _fraction(s, low=1e-6, high=0.5, name="alpha"),
-                        default=0.05, help="level of each one-sided test; the interval shown "
+                        help="level of each one-sided test; the interval shown "
                         "has confidence 1 - 2*alpha (default: 0.05)")
     parser.add_argument("--min-effect", type=lambda s: _fraction(s, low=0, high=1e9,
                                                                  name="min-effect"),
-                        default=0.1, help="largest tolerated drop, as a fraction of the "
+                        help="largest tolerated drop, as a fraction of the "
                         "reference's statistic for the group (default: 0.1 = 10%%)")
-    parser.add_argument("--statistic", choices=sorted(STATISTICS), default="mean",
-                        help="statistic of the per-seed final returns (default: mean)")
+    parser.add_argument("--statistic", choices=sorted(STATISTICS),
+                        help="statistic of the per-seed values (default: mean)")
+    parser.add_argument("--metric", choices=METRICS, help="per-seed value compared: final_return "
+                        "(mean of the last 10%% of episodes) or mean_return (mean over all "
+                        "episodes, the area under the learning curve) (default: final_return)")
     parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML, one testcase per "
                         "group (regression = failure; inconclusive, missing, new = skipped)")
     parser.add_argument("--power", action="store_true",
-                        help="also print how many seeds detect a drop of min-effect with 80%% "
+                        help="also print how many seeds detect a drop of --detect with 80%% "
                         "power, from the reference's spread")
+    parser.add_argument("--detect", type=lambda s: _fraction(s, low=0, high=1e9, name="detect"),
+                        help="the drop the gate is designed to catch, as a fraction of the "
+                        "reference's statistic, more than min-effect: `pass` then means a drop "
+                        "this large is excluded, and --power sizes the seeds for it (default: "
+                        "pass needs a drop beyond min-effect excluded; --power uses twice "
+                        "min-effect)")
     parser.add_argument("--seed", type=_seed, default=0,
                         help="seed of the bootstrap and permutation draws (default: 0)")
 
 
 def run_check(args: argparse.Namespace) -> int:
-    ref_runs = read_reference(args.reference)
+    ref_runs, gate = read_reference(args.reference, with_gate=True)
     cur_runs = read_summary_runs(args.summary_dir)
-    settings = {"alpha": args.alpha, "min_effect": args.min_effect, "statistic": args.statistic}
-    rows = check_runs(ref_runs, cur_runs, seed=args.seed, **settings)
-    print(format_table(rows, alpha=args.alpha, statistic=args.statistic))
+    chosen = {k: getattr(args, k, None) for k in GATE_DEFAULTS}
+    settings = {k: v if v is not None else gate.get(k, GATE_DEFAULTS[k]) for k, v in chosen.items()}
+    metric = settings.pop("metric")
+    if settings["detect"] is not None and settings["detect"] <= settings["min_effect"]:
+        raise UserError(f"detect {settings['detect']:g} must exceed min-effect "
+                        f"{settings['min_effect']:g}: a drop within the margin is tolerated")
+    rows = check_runs(ref_runs, cur_runs, seed=args.seed, metric=metric, **settings)
+    print(format_table(rows, alpha=settings["alpha"], statistic=settings["statistic"]))
+    detect = stored_detect = settings.pop("detect")
     if args.power:
+        detect = 2 * settings["min_effect"] if detect is None else detect
         print()
-        print(format_power(power_rows(ref_runs, cur_runs, **settings), **settings))
+        print(format_power(power_rows(ref_runs, cur_runs, metric=metric, detect=detect,
+                                      **settings), detect=detect, **settings))
     print()
-    print(format_summary(rows, **settings))
+    print(format_summary(rows, metric=metric, detect=stored_detect, **settings))
     if args.junit:
-        write_bytes_atomic(args.junit, junit_xml(rows, alpha=args.alpha, statistic=args.statistic))
+        write_bytes_atomic(args.junit, junit_xml(rows, alpha=settings["alpha"],
+                                                 statistic=settings["statistic"]))
     return 1 if any(r.verdict == "regression" for _, r in rows) else 0

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pgbench.report", "render reports/index.html and reports/README.md"),
     "reference": ("pgbench.check", "write a reference of final returns for `pgbench check`"),
     "check": ("pgbench.check", "statistical regression gate on final returns"),
+    "import": ("pgbench.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
+               "Monitor files) into run directories"),
     "gradstudy": ("pgbench.gradstudy", "measure bias and variance of gradient estimators"),
 }
 

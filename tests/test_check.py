@@ -19,15 +19,20 @@ import pytest
 
 from pgbench import check
 from pgbench.cli import main
+from pgbench.fingerprint import platform_fingerprint
 
 PACKAGES = {"numpy": "2.4.6", "torch": "2.13.0"}
+DISPATCH = {"aten_cpu_capability": "avx2", "mkl_cbwr": "AVX2", "threads": 1}
 CARTPOLE = ("ci", "CartPole-v1", "rtg_baseline", "default")
 PENDULUM = ("ci", "InvertedPendulum-v5", "vanilla", "dropout=0.6")
 
 
 def write_summary(directory: Path, groups: dict[tuple, np.ndarray], *, seeds=None,
-                  packages: dict = PACKAGES, config_salt: str = "") -> Path:
+                  packages: dict = PACKAGES, config_salt: str = "",
+                  dispatch: dict | None = DISPATCH) -> Path:
     """A summary dir with runs.parquet: one run per (group, value); seeds 0.. unless given.
+    The runs' platform fingerprint is made from ``dispatch`` (None: an unknown platform); the
+    mean return over training is the final return minus 100.
 
     The episodes digest is a hash of the group, seed and final return, so the same inputs give
     the same digest, like re-running deterministic training.
@@ -46,13 +51,15 @@ def write_summary(directory: Path, groups: dict[tuple, np.ndarray], *, seeds=Non
                 "run_hash": hashlib.sha256(f"{name}|{seed}".encode()).hexdigest()[:16],
                 "stop_reason": "budget", "threshold": 475.0, "budget_steps": 100_000,
                 "env_steps": 100_000, "episodes": 500, "updates": 500,
-                "final_return": value,
+                "final_return": value, "mean_return": value - 100.0,
                 "steps_to_threshold": 100_000.0, "episodes_to_threshold": 500.0, "censored": True,
                 "steps_to_threshold_last100": 100_000.0, "episodes_to_threshold_last100": 500.0,
                 "censored_last100": True, "wall_s": 1.0, "cpu_s": 1.0,
                 "run_dir": f"results/runs/{suite}/{env}/{variant}/seed{seed}",
                 "episodes_sha256": hashlib.sha256(f"{name}|{seed}|{value!r}".encode()).hexdigest(),
                 "packages": json.dumps(packages),
+                "platform": platform_fingerprint({"dispatch": dispatch, "machine": "x86_64",
+                                                  "packages": packages}),
             })
     directory.mkdir(parents=True, exist_ok=True)
     pd.DataFrame.from_records(records).to_parquet(directory / "runs.parquet", index=False)
@@ -439,3 +446,93 @@ def test_bad_options_are_rejected(tmp_path, reference, capsys):
         main(["check", str(summary), "--reference", str(reference), "--alpha", "0.7"])
     assert exc.value.code == 2
     assert "alpha must be in" in capsys.readouterr().err
+
+
+def test_other_platform_is_tested_not_identical(tmp_path, reference, capsys):
+    # Same seeds, config, packages and episode bytes, but another pinned dispatch: bytes are
+    # not promised there, so the groups go through the test and the note says why.
+    summary = write_summary(tmp_path / "cur", {
+        CARTPOLE: normal_returns(1, 10, mean=450.0, sd=15.0),
+        PENDULUM: normal_returns(2, 10, mean=900.0, sd=30.0),
+    }, dispatch={**DISPATCH, "aten_cpu_capability": "avx512"})
+    assert main(["check", str(summary), "--reference", str(reference)]) == 0
+    out = capsys.readouterr().out
+    assert "identical" not in out.replace("identical not expected", "") and "2 pass" in out
+    assert ("other platform (dispatch.aten_cpu_capability avx2->avx512): identical not expected"
+            in out)
+
+
+def test_unknown_platform_never_counts_as_identical(tmp_path, capsys):
+    groups = {CARTPOLE: normal_returns(1, 10, mean=450.0, sd=15.0)}
+    summary = write_summary(tmp_path / "summary", groups, dispatch=None)
+    ref = tmp_path / "ref.json"
+    assert main(["reference", str(summary), "--out", str(ref)]) == 0
+    assert json.loads(ref.read_text())["rows"][0]["platform"] == "unknown"
+    assert main(["check", str(summary), "--reference", str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert "platform unknown (the reference records no pinned dispatch)" in out
+    assert "1 pass" in out
+
+
+def test_reference_stores_the_gate_settings_check_uses(tmp_path, capsys):
+    # mean_return is final_return - 100 here: a drop of 40 is 10% of final_return (450) but
+    # 11.4% of mean_return (350), so the metric and the margin the reference stores decide.
+    groups = {CARTPOLE: normal_returns(1, 40, mean=450.0, sd=5.0)}
+    summary = write_summary(tmp_path / "summary", groups)
+    ref = tmp_path / "ref.json"
+    assert main(["reference", str(summary), "--out", str(ref), "--metric", "mean_return",
+                 "--min-effect", "0.02"]) == 0
+    document = json.loads(ref.read_text())
+    assert document["gate"] == {"metric": "mean_return", "min_effect": 0.02}
+    assert document["rows"][0]["mean_return"] == document["rows"][0]["final_return"] - 100
+    worse = write_summary(tmp_path / "cur", {CARTPOLE: normal_returns(5, 40, 450.0, 5.0) - 40},
+                          seeds=range(100, 140))
+    assert main(["check", str(worse), "--reference", str(ref)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "(mean_return, alpha=0.05, min-effect=2%" in out
+    ref_stat = float(np.mean(normal_returns(1, 40, mean=450.0, sd=5.0))) - 100
+    assert f"{ref_stat:.1f}" in out  # the table shows the mean return, not the final return
+    # the command line overrides the stored settings: 10% of final_return tolerates 40 +- noise
+    code = main(["check", str(worse), "--reference", str(ref), "--metric", "final_return",
+                 "--min-effect", "0.2"])
+    assert code == 0 and "1 pass" in capsys.readouterr().out
+
+
+def test_power_sizes_seeds_for_the_drop_to_detect(tmp_path, reference, capsys):
+    # sd 15 around 450, margin 2% (9), drop to detect 10% (45): n = 2 (z.95 + z.8)^2 sd^2/36^2
+    summary = tmp_path / "ref_summary"
+    assert main(["check", str(summary), "--reference", str(reference), "--power",
+                 "--min-effect", "0.02", "--detect", "0.1"]) == 0
+    out = capsys.readouterr().out
+    values = normal_returns(1, 10, mean=450.0, sd=15.0)
+    sd, ref_mean = float(np.std(values, ddof=1)), float(np.mean(values))
+    z = 1.6448536269514722 + 0.8416212335729143
+    expected = max(3, math.ceil(2 * (z * sd / (0.08 * ref_mean)) ** 2))
+    line = next(l for l in out.splitlines() if l.startswith("ci/CartPole-v1") and "yes" in l)
+    assert line.split()[-2] == str(expected)
+    assert main(["check", str(summary), "--reference", str(reference), "--power",
+                 "--min-effect", "0.1", "--detect", "0.05"]) == 2
+
+
+def test_detect_makes_sized_seeds_pass_unchanged_code_and_catch_the_design_drop():
+    # sd 50 around 400, margin 2% (8), design drop 10% (40): --power's n is 31 seeds a side.
+    # With n seeds both errors are about 20%: unchanged code passes (a 10% drop excluded) and
+    # a 10% drop is called a regression about 80% of the time each; 200 seeded repetitions,
+    # so a rate below 65% (5 binomial sd under 80%) means the rule is broken.
+    n = int(check.seeds_for_power(50.0, 32.0, 0.05))
+    assert n == 31
+    data = np.random.default_rng(7)
+    passes = regressions = false_alarms = 0
+    for rep in range(200):
+        ref = data.normal(400.0, 50.0, n)
+        rng = np.random.default_rng(rep)
+        same = check.compare_group(ref, data.normal(400.0, 50.0, n), rng, min_effect=0.02,
+                                   detect=0.1)
+        worse = check.compare_group(ref, data.normal(360.0, 50.0, n), rng, min_effect=0.02,
+                                    detect=0.1)
+        passes += same.verdict == "pass"
+        regressions += worse.verdict == "regression"
+        false_alarms += same.verdict == "regression"
+    assert passes / 200 > 0.65 and regressions / 200 > 0.65
+    # a false alarm needs the 2% margin exceeded at p <= 0.05: about 1.3% of repetitions
+    assert false_alarms <= 10
