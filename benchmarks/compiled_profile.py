@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 import numpy as np
 import torch
 
