@@ -133,26 +133,31 @@ def step_scores(params, spec, pool: Batch) -> np.ndarray:
 
 
 def estimator_forms(terms: gs.EpisodeTerms, p: np.ndarray, scores_t: np.ndarray,
-                    rtg: np.ndarray, mask: np.ndarray, ema_weight: float) -> dict[str, Form]:
+                    rtg: np.ndarray, mask: np.ndarray, ema_weight: float,
+                    constants: dict | None = None) -> dict[str, Form]:
     """Each studied estimator's :class:`Form` from the terms of the pool of all trajectories.
 
     terms: :func:`pgbench.gradstudy.episode_terms` of that pool; p ``(N,)`` the trajectories'
     probabilities; scores_t ``(N, T, P)`` per-step scores; rtg ``(N, T)`` reward-to-go; mask
-    ``(N, T)``.
+    ``(N, T)``. ``constants`` may replace the exact constants of the ``fixed_*`` estimators (e.g.
+    with those a sampled study estimated on its reference pool: its variances are conditional
+    on them).
     """
     g, R, m = terms.score, terms.ret, terms.rtg_mean
+    sq = (g ** 2).sum(-1)
+    fixed = {"fixed_baseline": float(p @ R),
+             "fixed_optimal_baseline": float((p @ (sq * R)) / (p @ sq)), **(constants or {})}
     gR = g * R[:, None]
     col = g[:, :, None]
-    sq = (g ** 2).sum(-1)
     forms = {
         "vanilla": Form(gR),
         "batch_mean_baseline": Form(gR, col, R[:, None], "batch_mean"),
         "loo_baseline": Form(gR, col, R[:, None], "loo"),
         "ema_baseline": Form(gR, u=g, b_mean=float(p @ R), psi_var=float(p @ R ** 2 - (p @ R) ** 2),
                              ema_weight=ema_weight),
-        "fixed_baseline": Form(gR, u=g, b_mean=float(p @ R)),
+        "fixed_baseline": Form(gR, u=g, b_mean=fixed["fixed_baseline"]),
         "loo_optimal_baseline": Form(gR),  # K = 1 only: b = 0 (see the module docstring)
-        "fixed_optimal_baseline": Form(gR, u=g, b_mean=float((p @ (sq * R)) / (p @ sq))),
+        "fixed_optimal_baseline": Form(gR, u=g, b_mean=fixed["fixed_optimal_baseline"]),
         "rtg": Form(terms.rtg_grad),
         "rtg_loo_baseline": Form(terms.rtg_grad, col, m[:, None], "loo"),
         "rtg_ema_baseline": Form(terms.rtg_grad, u=g, b_mean=float(p @ m),

@@ -34,17 +34,21 @@ from pgbench import tinymdp
 SNAPSHOT = "exact"
 
 
-def exact_values(mdp, params, ks, estimators, gamma: float = 1.0, ema_weight: float = 0.05):
+def exact_values(mdp, params, ks, estimators, gamma: float = 1.0, ema_weight: float = 0.05,
+                 constants: dict | None = None):
     """``(grad_J (P,), {(name, K): (mean (P,), cov (P, P))})`` for every exact (estimator, K).
 
     The slides' batch mean at K = 1 is identically 0 and left out, as in the sampled study.
+    ``constants``: other baselines for the ``fixed_*`` estimators than the exact ones (see
+    :func:`pgbench.exactgrad.estimator_forms`).
     """
     pool, p = tinymdp.enumerate_trajectories(mdp, params)
     spec = mdp.policy_spec()
     terms = gs.episode_terms(params, spec, pool, (1,), gamma, with_time_baseline=False)
     mask = pool.mask[0]
     rtg = est.reward_to_go(pool.rewards[0], mask, gamma)
-    forms = xg.estimator_forms(terms, p, xg.step_scores(params, spec, pool), rtg, mask, ema_weight)
+    forms = xg.estimator_forms(terms, p, xg.step_scores(params, spec, pool), rtg, mask, ema_weight,
+                               constants)
     out = {}
     for k in sorted(set(ks)):
         for name in estimators:
@@ -94,7 +98,8 @@ def sampled_study(mdp, params, settings: "gs.StudySettings", seed: int):
         terms, reference, settings.episodes, settings.estimators, gs.parameter_layout(params), rng,
         settings.n_resamples, settings.confidence)
     info = {"pool_episodes": int(settings.batches * k_max),
-            "reference_episodes": int(settings.reference_batches * k_max)}
+            "reference_episodes": int(settings.reference_batches * k_max),
+            "fixed_constants": {name: float(reference.constants[name]) for name in gs.FIXED}}
     return rows, layer_rows, pair_rows, info
 
 

@@ -86,7 +86,7 @@ def get_mdp(name: str) -> TabularMDP:
 
 def action_probabilities(mdp: TabularMDP, params) -> np.ndarray:
     """``pi[s, a]`` ``(S, A)`` float64, from the policy's own forward pass on each one-hot state."""
-    eye = torch.eye(mdp.n_states).unsqueeze(0)
+    eye = torch.eye(mdp.n_states, dtype=params["pi.W0"].dtype).unsqueeze(0)
     with torch.no_grad():
         logits = policy_output(params, eye, mdp.policy_spec())[0].double()
     return torch.softmax(logits, -1).numpy()
