@@ -105,10 +105,10 @@ def section(summary, palette: Mapping[str, str], fig_dir: Path) -> dict[str, Any
               "k": str(int(r["episodes_per_batch"])),
               "proj_exact": fmt_num(r["exact_projection"]),
               "proj": f"{fmt_num(r['projection'])} "
-                      f"{fmt_ci(r['projection_ci_low'], r['projection_ci_high'])}",
+                      f"[{fmt_ci(r['projection_ci_low'], r['projection_ci_high'])}]",
               "var_exact": fmt_num(r["exact_total_variance"]),
               "var": f"{fmt_num(r['total_variance'])} "
-                     f"{fmt_ci(r['total_variance_ci_low'], r['total_variance_ci_high'])}",
+                     f"[{fmt_ci(r['total_variance_ci_low'], r['total_variance_ci_high'])}]",
               "covers": " / ".join([
                   _covers(r["projection_ci_low"], r["exact_projection"], r["projection_ci_high"]),
                   _covers(r["total_variance_ci_low"], r["exact_total_variance"],

@@ -34,14 +34,12 @@ from pgbench import tinymdp
 SNAPSHOT = "exact"
 
 
-def exact_values(mdp, params, ks, estimators, gamma: float = 1.0, ema_weight: float = 0.05,
-                 constants: dict | None = None):
-    """``(grad_J (P,), {(name, K): (mean (P,), cov (P, P))})`` for every exact (estimator, K).
-
-    The slides' batch mean at K = 1 is identically 0 and left out, as in the sampled study.
+def exact_forms(mdp, params, gamma: float = 1.0, ema_weight: float = 0.05,
+                constants: dict | None = None):
+    """``(grad_J (P,), forms, p)``: the closed-form gradient, each estimator's
+    :class:`pgbench.exactgrad.Form` and the trajectories' probabilities ``p (N,)``.
     ``constants``: other baselines for the ``fixed_*`` estimators than the exact ones (see
-    :func:`pgbench.exactgrad.estimator_forms`).
-    """
+    :func:`pgbench.exactgrad.estimator_forms`)."""
     pool, p = tinymdp.enumerate_trajectories(mdp, params)
     spec = mdp.policy_spec()
     terms = gs.episode_terms(params, spec, pool, (1,), gamma, with_time_baseline=False)
@@ -49,13 +47,27 @@ def exact_values(mdp, params, ks, estimators, gamma: float = 1.0, ema_weight: fl
     rtg = est.reward_to_go(pool.rewards[0], mask, gamma)
     forms = xg.estimator_forms(terms, p, xg.step_scores(params, spec, pool), rtg, mask, ema_weight,
                                constants)
+    return tinymdp.exact_policy_gradient(mdp, params, gamma), forms, p
+
+
+def exact_moments(forms, p, ks, estimators) -> dict:
+    """``{(name, K): (mean (P,), cov (P, P))}`` for every (estimator, K) with an exact law; the
+    slides' batch mean at K = 1 is identically 0 and left out, as in the sampled study."""
     out = {}
     for k in sorted(set(ks)):
         for name in estimators:
             if name in forms and xg.is_exact(name, k) and not (name == "batch_mean_baseline"
                                                                and k == 1):
                 out[name, k] = xg.moments(forms[name], p, k)
-    return tinymdp.exact_policy_gradient(mdp, params, gamma), out
+    return out
+
+
+def exact_values(mdp, params, ks, estimators, gamma: float = 1.0, ema_weight: float = 0.05,
+                 constants: dict | None = None):
+    """``(grad_J (P,), {(name, K): (mean (P,), cov (P, P))})`` for every exact (estimator, K)
+    (:func:`exact_forms`, :func:`exact_moments`)."""
+    grad_j, forms, p = exact_forms(mdp, params, gamma, ema_weight, constants)
+    return grad_j, exact_moments(forms, p, ks, estimators)
 
 
 def add_exact_columns(rows, pair_rows, grad_j, exact) -> None:
