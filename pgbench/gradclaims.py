@@ -13,10 +13,18 @@ bootstrap CI and the relative difference of the mean gradients with its CI (docs
   test: reproduced when the whole CI is below the claim's tolerance (its threshold), not
   reproduced when the whole CI is above it (a bias was measured), inconclusive otherwise.
 
-One result per (env, snapshot), at the largest K in the table unless ``episodes_per_batch`` is
-given (the largest batch is the one training uses; at K = 1 a leave-one-out baseline is 0 and
-the baseline estimators equal vanilla). ``n_seeds`` counts *batches* here, the replication unit
-of the study, and ``seeds_needed`` then estimates batches.
+One result per (env, snapshot, K): K is ``episodes_per_batch`` (one value or a list; default: the
+largest in the table). The slides train with K = 1, where a leave-one-out baseline is 0 and
+equals vanilla, so the baseline claims name the trainer's running-mean baseline
+(``ema_baseline``), which is unbiased at every K. ``n_seeds`` counts *batches* here, the
+replication unit of the study, and ``seeds_needed`` then estimates batches.
+
+Exact rows: the rows of ``pgbench gradstudy --exact`` (a small MDP whose trajectories are all
+listed) carry ``exact_variance_ratio`` and ``exact_mean_diff_relative``. For them the result is
+the exact value, its interval of zero width (no sampling, no tolerance beyond rounding), and the
+detail sets the sampled study of the same MDP beside it and says whether its interval covers
+the exact value. A claim that lists both the small MDP and Gymnasium envs thus reads both
+studies; :func:`agreement` says where their verdicts agree.
 """
 
 from __future__ import annotations
@@ -76,18 +84,36 @@ def _pair_rows(ctx: ClaimContext) -> tuple[pd.DataFrame, bool]:
 
 
 def _selected(ctx: ClaimContext, rows: pd.DataFrame):
-    """(env, snapshot, K, row, rows of all K) for each env and snapshot, in training order."""
+    """(env, snapshot, K, row, rows of all K, label) for each env, snapshot and chosen K, in
+    training order (row None when the table has no row at that K)."""
     several_envs = ctx.claim.envs == ("*",) or len(ctx.claim.envs) > 1
     chosen = ctx.params.get("episodes_per_batch")
+    chosen = [chosen] if isinstance(chosen, (int, float, str)) else chosen
     for env in sorted(rows["env"].astype(str).unique()):
         of_env = rows[rows["env"].astype(str) == env]
         for snap in snapshot_order(of_env["snapshot"]):
             of_snap = of_env[of_env["snapshot"].astype(str) == snap]
-            k = int(of_snap["episodes_per_batch"].max()) if chosen is None else int(chosen)
-            at = of_snap[of_snap["episodes_per_batch"] == k]
-            label = ((f"env={env}, " if several_envs else "")
-                     + f"snapshot={snap}, episodes_per_batch={k}")
-            yield env, snap, k, (at.iloc[0] if not at.empty else None), of_snap, label
+            ks = [int(of_snap["episodes_per_batch"].max())] if not chosen else [int(k) for k in chosen]
+            for k in ks:
+                at = of_snap[of_snap["episodes_per_batch"] == k]
+                label = ((f"env={env}, " if several_envs else "")
+                         + f"snapshot={snap}, episodes_per_batch={k}")
+                yield env, snap, k, (at.iloc[0] if not at.empty else None), of_snap, label
+
+
+def _exact(row, column: str) -> float | None:
+    """The row's exact value of ``column`` (``exact_<column>``), None on a sampled-only row."""
+    name = f"exact_{column}"
+    if row is None or name not in row.index:
+        return None
+    value = float(row[name])
+    return None if math.isnan(value) else value
+
+
+def _sampled_beside(est: float, lo: float, hi: float, exact: float) -> str:
+    covers = "covers" if lo <= exact <= hi else "does not cover"
+    return (f"The sampled study of the same MDP gives {fmt(est)} [{fmt(lo)}, {fmt(hi)}], which "
+            f"{covers} the exact value.")
 
 
 def _by_batch_size(of_snap: pd.DataFrame, column: str, invert: bool) -> str:
@@ -128,6 +154,16 @@ def gradient_variance_ratio(ctx: ClaimContext) -> list[StatisticResult]:
             est, lo, hi = (1 / est if est else math.inf), (1 / hi if hi else math.inf), \
                 (1 / lo if lo else math.inf)
         n = _n_batches(row)
+        exact = _exact(row, "variance_ratio")
+        if exact is not None:
+            exact = 1 / exact if flipped else exact
+            results.append(StatisticResult(
+                estimate=exact, ci_low=exact, ci_high=exact, n_seeds=n, setting=label,
+                statistic=f"exact total gradient variance ratio {a} / {b} (batches of {k} "
+                          "episodes, every trajectory listed)",
+                detail=(f"tr Cov[{a}] / tr Cov[{b}] = {fmt(exact)} exactly, at K = {k} on {env}. "
+                        + _sampled_beside(est, lo, hi, exact))))
+            continue
         detail = (f"tr Cov[{a}] / tr Cov[{b}] = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] on {n} paired "
                   f"batches of {k} episodes at snapshot {snap} of {env}; at every batch size: "
                   f"{_by_batch_size(of_snap, 'variance_ratio', flipped)}.")
@@ -155,6 +191,16 @@ def gradient_mean_difference(ctx: ClaimContext) -> list[StatisticResult]:
             continue
         est, lo, hi = _estimate_and_ci(row, "mean_diff_relative")
         n = _n_batches(row)
+        exact = _exact(row, "mean_diff_relative")
+        if exact is not None:
+            results.append(StatisticResult(
+                estimate=exact, ci_low=exact, ci_high=exact, n_seeds=n, setting=label,
+                statistic=f"exact relative difference of mean gradients, {a} vs {b} (batches "
+                          f"of {k}, every trajectory listed)",
+                detail=(f"||E[{a}] - E[{b}]|| / ||grad J|| = {fmt(exact)} exactly (rounding "
+                        f"only), at K = {k} on {env}, grad J in closed form. "
+                        + _sampled_beside(est, lo, hi, exact))))
+            continue
         detail = (f"||E[{a}] - E[{b}]|| / ||gradient|| = {fmt(est)} [{fmt(lo)}, {fmt(hi)}] "
                   f"({n} paired batches of {k} episodes, snapshot {snap} of {env}; the estimate "
                   "subtracts the noise's expected contribution, 0 when noise explains it all). "
@@ -167,3 +213,29 @@ def gradient_mean_difference(ctx: ClaimContext) -> list[StatisticResult]:
             statistic=f"relative difference of mean gradients, {a} vs {b} (batches of {k})",
             detail=detail))
     return _found(ctx, results)
+
+
+def agreement(claims_table: pd.DataFrame, exact_envs) -> list[dict]:
+    """Where the exact study and the sampled Gymnasium study agree, per gradient claim.
+
+    ``claims_table``: rows of ``pgbench claims`` (docs/contracts.md); ``exact_envs``: the envs of
+    the exact study (small MDPs). For each claim with rows of both kinds, returns
+    ``{"claim_id", "exact": verdicts of the exact rows, "sampled": verdicts of the others,
+    "agree": True when every decided row of both kinds has the same verdict}``.
+    """
+    out = []
+    exact_envs = set(map(str, exact_envs))
+    for cid, rows in claims_table.groupby("claim_id", sort=False):
+        env = rows["env"].astype(str) if "env" in rows.columns else pd.Series("", index=rows.index)
+        setting = rows["setting"].astype(str)
+        is_exact = env.isin(exact_envs) | setting.apply(
+            lambda label: any(f"env={e}," in label + "," for e in exact_envs))
+        exact, sampled = rows[is_exact], rows[~is_exact]
+        if exact.empty or sampled.empty:
+            continue
+        decided = {v for v in pd.concat([exact, sampled])["verdict"]
+                   if v in ("reproduced", "not reproduced")}
+        out.append({"claim_id": str(cid), "exact": exact["verdict"].value_counts().to_dict(),
+                    "sampled": sampled["verdict"].value_counts().to_dict(),
+                    "agree": len(decided) == 1})
+    return out

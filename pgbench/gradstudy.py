@@ -5,8 +5,9 @@ a baseline and reward-to-go ("causality") reduce its variance. Learning curves o
 effects through training; here they are measured at *fixed* policy parameters:
 
 1. Policies: the initial parameters, and snapshots taken while pgbench's own trainer learns (by
-   default variant ``rtg_baseline`` with 8 episodes per update), when the sources' running reward
-   first reaches 25% and 75% of the env's reward threshold (snapshots ``q25``, ``q75``).
+   default variant ``rtg_baseline`` with 8 episodes per update), at the first update after which
+   the sources' running reward reaches 25% and 75% of the env's reward threshold (snapshots
+   ``q25``, ``q75``: a level of performance, not a fraction of the training budget).
 2. At each snapshot, a *pool* of ``M * max(K)`` independent episodes is collected (one vector env,
    :class:`pgbench.rollout.Collector`) and split into batches of K episodes for every K of
    ``--episodes`` (so a smaller K gets more batches of the same episodes). Every estimator's batch
@@ -14,7 +15,7 @@ effects through training; here they are measured at *fixed* policy parameters:
    estimators are paired and far more precise than between independent samples.
 3. An independent *reference* pool of ``R * max(K)`` episodes gives the reference gradient
    that bias and direction are measured against: the grand mean of one unbiased estimator,
-   ``time_baseline`` by default. Every unbiased estimator has the gradient as its mean; vanilla,
+   ``loo_time_baseline`` by default. Every unbiased estimator has the gradient as its mean; vanilla,
    the textbook choice, has up to 1000x the variance once episodes reach the time limit, so
    its mean over the same episodes would be a far noisier reference.
 4. ``--max-steps`` caps the env steps of both pools (InvertedPendulum's MuJoCo steps cost ~30x
@@ -34,21 +35,26 @@ batch_mean_baseline    ``g_i (R_i - mean_j R_j)``, the slides' baseline, mean *i
                        episode i. It is biased: its expectation is exactly ``(1 - 1/K)`` times
                        the gradient (a pure rescaling; K=1 gives 0, so it is not reported at
                        K=1). Kept to show the bias and that the equal-means test detects it.
-baseline               ``g_i (R_i - mean_{j != i} R_j)``: leave-one-out mean, unbiased for every
+loo_baseline           ``g_i (R_i - mean_{j != i} R_j)``: leave-one-out mean, unbiased for every
                        K (the baseline is independent of episode i). It equals
                        ``K/(K-1)`` times batch_mean_baseline; with K=1 there is no other
                        episode, the baseline is 0 and it equals vanilla.
+ema_baseline           ``g_i (R_i - b)``, b the trainer's running mean (weight ``--ema-weight``
+                       on the newest batch's mean return, :func:`pgbench.estimators.ema_baseline`)
+                       of the batches *before* this one: unbiased at every K, K=1 included
 fixed_baseline         ``g_i (R_i - b)``, b the mean return of the reference pool: a constant
                        known in advance, as the textbook derivation assumes
-optimal_baseline       ``g_i (R_i - b_i)`` with Levine's variance-minimising constant
+loo_optimal_baseline   ``g_i (R_i - b_i)`` with Levine's variance-minimising constant
                        ``b = E[|g|^2 R] / E[|g|^2]`` (CS285 lecture 5), estimated leave-one-out
                        from the other episodes of the batch (unbiased; K=1: b=0)
 fixed_optimal_baseline the same constant estimated on the reference pool: Levine's baseline as
                        derived (a constant), without the noise of estimating it from K episodes
 rtg                    ``sum_t G_it grad log pi_t`` (reward-to-go, causality)
-rtg_baseline           ``rtg - g_i b_i``: b the leave-one-out mean over the other episodes of
-                       their mean reward-to-go (the trainer's ``mean`` baseline, leave-one-out)
-time_baseline          ``sum_t (G_it - b_t) grad log pi_t``: b_t the mean reward-to-go at step t
+rtg_loo_baseline       ``rtg - g_i b_i``: b the leave-one-out mean over the other episodes of
+                       their mean reward-to-go
+rtg_ema_baseline       ``rtg - g_i b``: b the trainer's running mean of past batches' mean
+                       reward-to-go (what variant ``rtg_baseline`` trains with)
+loo_time_baseline      ``sum_t (G_it - b_t) grad log pi_t``: b_t the mean reward-to-go at step t
                        of the *other* episodes of the batch still running at t
 ====================== ====================================================================
 
@@ -83,37 +89,51 @@ from pgbench.errors import UserError
 from pgbench.policies import PolicySpec, log_prob_and_entropy
 from pgbench.rollout import Batch
 
-#: name -> one line of description (the order is the order of the tables)
+#: name -> one line of description (the order is the order of the tables). Names say where the
+#: baseline comes from: ``loo_`` the batch's other episodes (leave-one-out), ``ema_`` the
+#: trainer's running mean of past batches (what variants ``baseline`` and ``rtg_baseline`` train
+#: with), ``fixed_`` the independent reference pool, ``batch_mean_`` the batch itself.
 ESTIMATORS: dict[str, str] = {
     "vanilla": "whole-episode return R(tau), no baseline",
     "batch_mean_baseline": "R(tau) minus the batch's mean return, the episode itself included "
                            "(the slides' b; biased by the factor 1 - 1/K)",
-    "baseline": "R(tau) minus the mean return of the batch's other episodes (leave-one-out)",
+    "loo_baseline": "R(tau) minus the mean return of the batch's other episodes (leave-one-out)",
+    "ema_baseline": "R(tau) minus the running mean of past batches' mean returns (the trainer's "
+                    "ema baseline, variant baseline)",
     "fixed_baseline": "R(tau) minus the mean return of the independent reference pool",
-    "optimal_baseline": "R(tau) minus Levine's E[|g|^2 R] / E[|g|^2] from the batch's other "
-                        "episodes (leave-one-out)",
+    "loo_optimal_baseline": "R(tau) minus Levine's E[|g|^2 R] / E[|g|^2] from the batch's other "
+                            "episodes (leave-one-out)",
     "fixed_optimal_baseline": "R(tau) minus Levine's E[|g|^2 R] / E[|g|^2] from the reference pool",
     "rtg": "reward-to-go (causality), no baseline",
-    "rtg_baseline": "reward-to-go minus the other episodes' mean reward-to-go (leave-one-out)",
-    "time_baseline": "reward-to-go minus the other episodes' mean reward-to-go at the same step",
+    "rtg_loo_baseline": "reward-to-go minus the other episodes' mean reward-to-go (leave-one-out)",
+    "rtg_ema_baseline": "reward-to-go minus the running mean of past batches' mean reward-to-go "
+                        "(the trainer's ema baseline, variant rtg_baseline)",
+    "loo_time_baseline": "reward-to-go minus the other episodes' mean reward-to-go at the same step",
 }
 #: Estimators whose baseline comes from the reference pool (so they cannot be the reference).
 FIXED = ("fixed_baseline", "fixed_optimal_baseline")
+#: Running-mean baselines: estimator -> the per-episode quantity the running mean averages.
+#: Their state is warmed up on the reference pool's batches, then runs through the pool's batches
+#: in order (each batch uses the state of the batches before it, as in training).
+EMA = {"ema_baseline": "ret", "rtg_ema_baseline": "rtg_mean"}
 #: Estimators whose expectation is the policy gradient.
 UNBIASED = tuple(e for e in ESTIMATORS if e != "batch_mean_baseline")
 
 #: Paired comparisons written to gradstudy_pairs.parquet: (a, b), ratios are a / b.
 PAIRS: tuple[tuple[str, str], ...] = (
-    ("baseline", "vanilla"),              # the slides' baseline claims (unbiased, less variance)
-    ("batch_mean_baseline", "baseline"),  # the 1/K bias of including the episode in its baseline
+    ("loo_baseline", "vanilla"),          # the slides' baseline claims (unbiased, less variance)
+    ("batch_mean_baseline", "loo_baseline"),  # the 1/K bias of including the episode in its baseline
+    ("ema_baseline", "vanilla"),          # the baseline as trained (any K, K = 1 included)
     ("fixed_baseline", "vanilla"),
-    ("baseline", "fixed_baseline"),       # the price of estimating b from the batch
-    ("optimal_baseline", "baseline"),     # Levine's baseline in practice (estimated per batch)
+    ("loo_baseline", "fixed_baseline"),   # the price of estimating b from the batch
+    ("loo_optimal_baseline", "loo_baseline"),  # Levine's baseline in practice (estimated per batch)
     ("fixed_optimal_baseline", "fixed_baseline"),  # ... and as derived (known constants)
     ("rtg", "vanilla"),                   # causality
-    ("rtg_baseline", "rtg"),
-    ("rtg_baseline", "vanilla"),          # the slides' two modifications together
-    ("time_baseline", "rtg_baseline"),
+    ("rtg_loo_baseline", "rtg"),
+    ("rtg_loo_baseline", "vanilla"),      # the slides' two modifications together
+    ("rtg_ema_baseline", "rtg"),          # ... as trained
+    ("rtg_ema_baseline", "vanilla"),
+    ("loo_time_baseline", "rtg_loo_baseline"),
 )
 
 DEFAULT_EPISODES = (1, 4, 16)
@@ -341,7 +361,9 @@ def batch_gradients(terms: EpisodeTerms, k: int, estimators,
 
     Returns name -> ``(N // k, P)``: row b is the mean over batch b's k episodes of the
     estimator's per-episode term (module docstring). Episodes past the last full batch are unused.
-    ``constants`` holds the baselines of the ``fixed_*`` estimators (see :func:`fixed_baselines`).
+    ``constants`` holds the baselines of the ``fixed_*`` estimators (see :func:`fixed_baselines`)
+    and, for the running-mean ones, ``ema_weight`` and ``ema_start[k][name]``, the running mean's
+    state before the first batch (see :func:`ema_starts`).
     """
     nb = terms.n_episodes // k
     n = nb * k
@@ -358,23 +380,67 @@ def batch_gradients(terms: EpisodeTerms, k: int, estimators,
             out[name] = weighted(R)
         elif name == "batch_mean_baseline":
             out[name] = weighted(R - R.mean(-1, keepdims=True))
-        elif name == "baseline":
+        elif name == "loo_baseline":
             out[name] = weighted(R - leave_one_out_mean(R))
         elif name in FIXED:
             out[name] = weighted(R - constants[name])
-        elif name == "optimal_baseline":
+        elif name == "ema_baseline":
+            b, _ = ema_batch_baselines(R, constants["ema_start"][k][name], constants["ema_weight"])
+            out[name] = weighted(R - b[:, None])
+        elif name == "loo_optimal_baseline":
             b = leave_one_out_optimal_baseline(R, (g ** 2).sum(-1))
             out[name] = weighted(R - b)
         elif name == "rtg":
             out[name] = terms.rtg_grad[:n].reshape(nb, k, P).mean(1)
-        elif name == "rtg_baseline":
+        elif name == "rtg_loo_baseline":
             b = leave_one_out_mean(terms.rtg_mean[:n].reshape(nb, k))
             out[name] = terms.rtg_grad[:n].reshape(nb, k, P).mean(1) - weighted(b)
-        elif name == "time_baseline":
+        elif name == "rtg_ema_baseline":
+            b, _ = ema_batch_baselines(terms.rtg_mean[:n].reshape(nb, k),
+                                    constants["ema_start"][k][name], constants["ema_weight"])
+            out[name] = (terms.rtg_grad[:n].reshape(nb, k, P).mean(1)
+                         - weighted(np.repeat(b[:, None], k, axis=1)))
+        elif name == "loo_time_baseline":
             corr = terms.time_grad[k][:n].reshape(nb, k, P)
             out[name] = (terms.rtg_grad[:n].reshape(nb, k, P) - corr).mean(1)
         else:
             raise KeyError(name)
+    return out
+
+
+def ema_batch_baselines(psi: np.ndarray, start: float, weight: float) -> tuple[np.ndarray, float]:
+    """The trainer's running-mean baseline of each batch, in order, and the final state.
+
+    ``psi (nb, k)``: per-episode values (return or mean reward-to-go); ``start``: the state before
+    batch 0 (NaN: none yet; then, as in :func:`pgbench.estimators.ema_baseline`, batch 0's
+    baseline is 0 and the state starts at its mean). Batch b's baseline is the state after
+    batches < b: ``state_b = (1 - w) state_{b-1} + w mean(psi_b)``, one linear filter
+    (tests/test_gradstudy.py checks it against the trainer's function step by step).
+    Returns ``((nb,), state after the last batch)``.
+    """
+    from scipy.signal import lfilter
+
+    means = np.asarray(psi, dtype=np.float64).mean(-1)
+    if means.size == 0:
+        return np.empty(0), float(start)
+    head = np.isnan(start)
+    first = means[0] if head else (1 - weight) * start + weight * means[0]
+    states = np.concatenate([[first], lfilter([weight], [1.0, weight - 1.0], means[1:],
+                                              zi=[(1 - weight) * first])[0]])
+    baselines = np.concatenate([[0.0 if head else start], states[:-1]])
+    return baselines, float(states[-1])
+
+
+def ema_starts(reference: EpisodeTerms, ks, weight: float) -> dict[int, dict[str, float]]:
+    """The running means' state after the reference pool's batches of k, for each k: a warm-up
+    on independent episodes, so the pool's batches see a running mean near its steady state
+    (after n batches the first one's weight is ``(1 - weight)^n``)."""
+    out = {}
+    for k in sorted(set(ks)):
+        nb = reference.n_episodes // k
+        out[k] = {name: ema_batch_baselines(getattr(reference, field_name)[:nb * k].reshape(nb, k),
+                                            np.nan, weight)[1]
+                  for name, field_name in EMA.items()}
     return out
 
 
@@ -473,13 +539,17 @@ class Reference:
 
     batches: np.ndarray
     estimator: str
-    constants: dict[str, float]
+    constants: dict
 
     @staticmethod
-    def from_terms(terms: EpisodeTerms, k: int, estimator: str) -> "Reference":
-        """The reference of a pool split into batches of ``k`` (``estimator`` not a fixed one)."""
+    def from_terms(terms: EpisodeTerms, k: int, estimator: str, ks=(),
+                   ema_weight: float = 0.05) -> "Reference":
+        """The reference of a pool split into batches of ``k`` (``estimator`` neither a fixed nor
+        a running-mean one), with the running means warmed up for every K of ``ks``."""
         batches = batch_gradients(terms, k, [estimator])[estimator]
-        return Reference(batches, estimator, fixed_baselines(terms))
+        constants = {**fixed_baselines(terms), "ema_weight": ema_weight,
+                     "ema_start": ema_starts(terms, ks, ema_weight)}
+        return Reference(batches, estimator, constants)
 
     @property
     def mean(self) -> np.ndarray:
@@ -524,19 +594,29 @@ def study_snapshot(terms: EpisodeTerms, reference: Reference, ks, estimators,
         for name, x in grads.items():
             mean = x.mean(0)
             var = x.var(axis=0, ddof=1)
-            _, boot_traces[name] = resampled_moments(x, counts)
+            boot_means, boot_traces[name] = resampled_moments(x, counts)
             lo, hi = percentile_interval(boot_traces[name], confidence)
             bias = float(np.linalg.norm(mean - ref_mean))
             norm = float(np.linalg.norm(mean))
+            noise_sq = float(var.sum() / nb + reference.noise_sq)
+            shares = bias_and_projection(mean, var.sum() / nb, ref_mean, reference.noise_sq, ref_sq)
+            boot = bias_and_projection(boot_means, boot_traces[name] / nb, ref_means,
+                                       ref_traces / n_ref, ref_sq_resampled)
             rows.append({
                 "estimator": name, "episodes_per_batch": k, "n_batches": nb,
                 "total_variance": float(var.sum()), "total_variance_ci_low": lo,
                 "total_variance_ci_high": hi, "bias_norm": bias,
-                "relative_bias": bias / ref_norm if ref_norm > 0 else np.nan,
+                "relative_bias_corrected": float(shares[0]),
+                "relative_bias_corrected_ci_low": percentile_interval(boot[0], confidence)[0],
+                "relative_bias_corrected_ci_high": percentile_interval(boot[0], confidence)[1],
+                "bias_over_noise": bias / np.sqrt(noise_sq) if noise_sq > 0 else np.nan,
+                "projection": float(shares[1]),
+                "projection_ci_low": percentile_interval(boot[1], confidence)[0],
+                "projection_ci_high": percentile_interval(boot[1], confidence)[1],
                 "cosine_to_reference": (float(mean @ ref_mean) / (norm * ref_norm)
                                         if norm > 0 and ref_norm > 0 else np.nan),
                 "mean_grad_norm": norm,
-                "bias_noise_norm": float(np.sqrt(var.sum() / nb + reference.noise_sq)),
+                "bias_noise_norm": float(np.sqrt(noise_sq)),
                 "reference_norm": ref_norm,
             })
             for layer, sl in layout.items():
@@ -566,6 +646,28 @@ def study_snapshot(terms: EpisodeTerms, reference: Reference, ks, estimators,
                 "mean_diff_relative_ci_low": rel_lo, "mean_diff_relative_ci_high": rel_hi,
             })
     return rows, layer_rows, pair_rows
+
+
+def bias_and_projection(mean, mean_noise_sq, ref, ref_noise_sq, ref_sq):
+    """Noise-corrected relative bias and projection of a mean gradient on the reference.
+
+    ``relative bias = sqrt(max(0, |mean - ref|^2 - noise)) / sqrt(|grad|^2)``: the squared
+    distance minus what the two means' noise adds to it in expectation (``mean_noise_sq +
+    ref_noise_sq``, each ``tr Cov / n``), over the unbiased ``|grad|^2 = ref_sq``.
+    ``projection = mean . ref / ref_sq``: the share of the gradient the estimator's mean points
+    along (1 unbiased, ``1 - 1/K`` for the slides' batch mean); numerator and denominator are
+    unbiased as the pools are independent. Works row-wise on bootstrap resamples: mean, ref
+    ``(..., P)``, the rest ``(...)``. Returns ``(relative_bias, projection)`` (NaN where
+    ``ref_sq <= 0``: the reference cannot tell the gradient from 0).
+    """
+    mean, ref = np.asarray(mean), np.asarray(ref)
+    ref_sq = np.asarray(ref_sq, dtype=float)
+    dist_sq = ((mean - ref) ** 2).sum(-1) - mean_noise_sq - ref_noise_sq
+    valid = ref_sq > 0
+    safe = np.where(valid, ref_sq, 1.0)
+    bias = np.where(valid, np.sqrt(np.maximum(dist_sq, 0.0) / safe), np.nan)
+    projection = np.where(valid, (mean * ref).sum(-1) / safe, np.nan)
+    return bias, projection
 
 
 def rows_variance(rows: list[dict], estimator: str, k: int) -> float:
@@ -719,10 +821,11 @@ def study_one_snapshot(env_id: str, spec: PolicySpec, snap: Snapshot, settings: 
     reference_pool = _collect(env_id, spec, snap.params, streams, "ref", r * k_max, per_round)
     t1 = time.perf_counter()
     terms = episode_terms(snap.params, spec, pool, settings.episodes, settings.gamma,
-                          with_time_baseline="time_baseline" in settings.estimators)
+                          with_time_baseline="loo_time_baseline" in settings.estimators)
     ref_terms = episode_terms(snap.params, spec, reference_pool, (k_max,), settings.gamma,
-                              with_time_baseline=settings.reference_estimator == "time_baseline")
-    reference = Reference.from_terms(ref_terms, k_max, settings.reference_estimator)
+                              with_time_baseline=settings.reference_estimator == "loo_time_baseline")
+    reference = Reference.from_terms(ref_terms, k_max, settings.reference_estimator,
+                                     settings.episodes, settings.ema_weight)
     t2 = time.perf_counter()
     rng = np.random.default_rng(streams["bootstrap"])
     rows, layer_rows, pair_rows = study_snapshot(
@@ -749,10 +852,16 @@ def study_one_snapshot(env_id: str, spec: PolicySpec, snap: Snapshot, settings: 
 ROW_COLUMNS: dict[str, str] = {
     "env": "str", "snapshot": "str", "estimator": "str", "episodes_per_batch": "int64",
     "n_batches": "int64", "total_variance": "float64", "total_variance_ci_low": "float64",
-    "total_variance_ci_high": "float64", "bias_norm": "float64", "relative_bias": "float64",
+    "total_variance_ci_high": "float64", "bias_norm": "float64",
+    "relative_bias_corrected": "float64", "relative_bias_corrected_ci_low": "float64",
+    "relative_bias_corrected_ci_high": "float64", "bias_over_noise": "float64",
+    "projection": "float64", "projection_ci_low": "float64", "projection_ci_high": "float64",
     "cosine_to_reference": "float64", "mean_grad_norm": "float64", "bias_noise_norm": "float64",
     "reference_norm": "float64", "reference_estimator": "str", "snapshot_env_steps": "int64",
     "snapshot_running_reward": "float64", "mean_episode_length": "float64", "confidence": "float64",
+    # exact values (pgbench gradstudy --exact on a small MDP; NaN on the Gymnasium envs)
+    "exact_projection": "float64", "exact_relative_bias": "float64",
+    "exact_total_variance": "float64",
 }
 LAYER_COLUMNS: dict[str, str] = {
     "env": "str", "snapshot": "str", "estimator": "str", "episodes_per_batch": "int64",
@@ -765,6 +874,7 @@ PAIR_COLUMNS: dict[str, str] = {
     "mean_diff_norm": "float64", "mean_diff_ci_high": "float64", "mean_diff_pvalue": "float64",
     "mean_diff_relative": "float64", "mean_diff_relative_ci_low": "float64",
     "mean_diff_relative_ci_high": "float64", "confidence": "float64",
+    "exact_variance_ratio": "float64", "exact_mean_diff_relative": "float64",
 }
 
 
@@ -787,19 +897,28 @@ class StudySettings:
     """Batches of max(K) episodes in the pool (fewer when --max-steps binds)."""
     reference_batches: int = 64
     """Batches of max(K) episodes in the independent reference pool (fewer when --max-steps binds)."""
-    reference_estimator: str = "time_baseline"
+    reference_estimator: str = "loo_time_baseline"
     """Estimator whose grand mean over the reference pool is the reference gradient."""
     max_steps: int = 400_000
     """Expected env steps per snapshot, pool and reference together (0: no cap)."""
     estimators: tuple[str, ...] = tuple(ESTIMATORS)
     gamma: float = 1.0
+    ema_weight: float = 0.05
+    """Weight of the newest batch in the running-mean baselines (the trainer's default)."""
     n_resamples: int = 1000
     confidence: float = 0.95
 
 
 def configure_parser(parser) -> None:
     d = StudySettings()
-    parser.add_argument("--env", required=True, help="Gymnasium env id, e.g. CartPole-v1")
+    parser.add_argument("--env", required=True,
+                        help="Gymnasium env id, e.g. CartPole-v1; with --exact a small MDP of "
+                             "pgbench.tinymdp (TwoStateChain)")
+    parser.add_argument("--exact", action="store_true",
+                        help="exact mode: study a small MDP whose trajectories can all be listed, "
+                             "and write each estimator's exact mean and variance beside the "
+                             "sampled study's (pgbench/exactstudy.py); --snapshots, --variant, "
+                             "--set and --max-steps do not apply")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the training run, the episodes and the bootstrap (default: 0)")
     parser.add_argument("--batches", type=int, default=d.batches, metavar="M",
@@ -834,6 +953,10 @@ def configure_parser(parser) -> None:
     parser.add_argument("--gamma", type=float, default=d.gamma,
                         help="discount of returns and reward-to-go in the estimators (default: 1, "
                              "so every unbiased estimator estimates the same gradient)")
+    parser.add_argument("--ema-weight", type=float, default=d.ema_weight,
+                        help="weight of the newest batch in the running-mean baselines "
+                             f"ema_baseline and rtg_ema_baseline (default: {d.ema_weight}, the "
+                             "trainer's)")
     parser.add_argument("--n-resamples", type=int, default=d.n_resamples,
                         help=f"bootstrap resamples per interval (default: {d.n_resamples})")
     parser.add_argument("--confidence", type=float, default=d.confidence,
@@ -852,7 +975,7 @@ def settings_from_args(args) -> StudySettings:
             raise choice_error("estimator", name, ESTIMATORS)
     if len(set(args.estimators)) != len(args.estimators):
         raise UserError(f"repeated estimator in --estimators {' '.join(args.estimators)}")
-    usable = [e for e in UNBIASED if e not in FIXED]
+    usable = [e for e in UNBIASED if e not in FIXED and e not in EMA]
     if args.reference_estimator not in usable:
         raise UserError(f"bad --reference-estimator {args.reference_estimator!r}; accepted (the "
                         f"unbiased estimators that need no reference): {', '.join(usable)}")
@@ -866,6 +989,8 @@ def settings_from_args(args) -> StudySettings:
                         "integers >= 1, e.g. 1 4 16")
     if args.max_steps < 0:
         raise UserError(f"bad --max-steps {args.max_steps}; accepted: an integer >= 0 (0: no cap)")
+    if not 0.0 < args.ema_weight <= 1.0:
+        raise UserError(f"bad --ema-weight {args.ema_weight}; accepted: a number in (0, 1]")
     if not 0.0 <= args.gamma <= 1.0:
         raise UserError(f"bad --gamma {args.gamma}; accepted: a number in [0, 1]")
     if args.n_resamples < 100:
@@ -878,10 +1003,15 @@ def settings_from_args(args) -> StudySettings:
         episodes=tuple(sorted(args.episodes)), batches=args.batches,
         reference_batches=args.reference_batches, reference_estimator=args.reference_estimator,
         max_steps=args.max_steps, estimators=tuple(e for e in ESTIMATORS if e in args.estimators),
-        gamma=args.gamma, n_resamples=args.n_resamples, confidence=args.confidence)
+        gamma=args.gamma, ema_weight=args.ema_weight, n_resamples=args.n_resamples,
+        confidence=args.confidence)
 
 
 def run(args) -> int:
+    if args.exact:
+        from pgbench import exactstudy
+
+        return exactstudy.run(args)
     from pgbench.config import make_config, parse_set_options
     from pgbench.envs import check_env_id
     from pgbench.io import write_json_atomic, write_parquet_atomic

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from pgbench import __version__, figures, stats
+from pgbench import __version__, exactreport, figures, stats
 from pgbench.aggregate import parse_setting_label
 from pgbench.errors import UserError
 from pgbench.io import read_json_object, replace_dir_atomic, staging_dir, write_text_atomic
@@ -51,7 +51,8 @@ CLAIMS_COLUMNS = ("claim_id", "source", "quote", "setting", "statistic", "estima
                   "seeds_needed", "detail")
 GRADSTUDY_COLUMNS = ("env", "snapshot", "estimator", "episodes_per_batch", "n_batches",
                      "total_variance", "total_variance_ci_low", "total_variance_ci_high",
-                     "relative_bias", "cosine_to_reference")
+                     "relative_bias_corrected", "relative_bias_corrected_ci_low",
+                     "relative_bias_corrected_ci_high", "bias_over_noise", "cosine_to_reference")
 PAIRS_COLUMNS = ("env", "snapshot", "episodes_per_batch", "estimator_a", "estimator_b",
                  "variance_ratio", "variance_ratio_ci_low", "variance_ratio_ci_high",
                  "mean_diff_pvalue")
@@ -491,12 +492,16 @@ def _gradstudy_section(summary: Summary, palette: Mapping[str, str],
             "snapshot": str(r["snapshot"]), "n_batches": fmt_num(r["n_batches"]),
             "variance": fmt_num(r["total_variance"]),
             "ci": fmt_ci(r["total_variance_ci_low"], r["total_variance_ci_high"]),
-            "relative_bias": fmt_num(r["relative_bias"]),
+            "relative_bias": (f"{fmt_num(r['relative_bias_corrected'])} "
+                              f"{fmt_ci(r['relative_bias_corrected_ci_low'], r['relative_bias_corrected_ci_high'])}"),
+            "bias_over_noise": fmt_num(r["bias_over_noise"]),
             "cosine": fmt_num(r["cosine_to_reference"]),
         } for r in at.to_dict("records")]
         estimators = _table([("estimator", "estimator", False), ("snapshot", "snapshot", False),
                              ("n_batches", "batches", True), ("variance", "tr Cov[g]", True),
-                             ("ci", "CI", True), ("relative_bias", "relative bias", True),
+                             ("ci", "CI", True),
+                             ("relative_bias", "relative bias, noise-corrected [CI]", True),
+                             ("bias_over_noise", "distance / noise", True),
                              ("cosine", "cosine to reference", True)], est_rows,
                             swatch="estimator")
         pairs = None
@@ -687,6 +692,7 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
         "verdict_counts": [c for c in counts if c["n"] != "0"],
         "sections": _env_sections(summary, palettes, fig_dir, seed, n_boot),
         "gradstudy": _gradstudy_section(summary, estimators, fig_dir),
+        "exact": exactreport.section(summary, estimators, fig_dir),
         "compute": _compute_section(summary, palettes),
         "provenance": provenance,
         "reproduce": {"command": REPRODUCE_COMMAND, "commit": commit},

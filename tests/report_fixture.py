@@ -168,7 +168,10 @@ def _write_gradstudy(path: Path, rng: np.random.Generator) -> None:
                 rows.append({"env": "CartPole-v1", "snapshot": snapshot, "estimator": est,
                              "episodes_per_batch": n, "n_batches": 200, "total_variance": var,
                              "total_variance_ci_low": var * 0.8, "total_variance_ci_high": var * 1.25,
-                             "bias_norm": 0.01, "relative_bias": 0.02, "cosine_to_reference": 0.98,
+                             "bias_norm": 0.01, "relative_bias_corrected": 0.02,
+                             "relative_bias_corrected_ci_low": 0.0,
+                             "relative_bias_corrected_ci_high": 0.1, "bias_over_noise": 0.9,
+                             "cosine_to_reference": 0.98,
                              "mean_grad_norm": 1.5})
             for a, b in (("rtg", "vanilla"), ("rtg_baseline", "rtg")):
                 r = estimators[a] / estimators[b]

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pgbench import gradclaims
 from pgbench import gradstudy as gs
 from pgbench.claims import evaluate_claims, load_claims
 from pgbench.cli import main
@@ -97,7 +98,7 @@ def bandit_study():
     reference_pool = bandit_pool(params, n_batches * max(KS), seed=2)
     terms = gs.episode_terms(params, SPEC, pool, KS)
     reference = gs.Reference.from_terms(gs.episode_terms(params, SPEC, reference_pool, (16,)),
-                                        16, "time_baseline")
+                                        16, "loo_time_baseline", KS)
     rows, layers, pairs = gs.study_snapshot(terms, reference, KS, list(gs.ESTIMATORS),
                                             gs.parameter_layout(params), np.random.default_rng(3),
                                             n_resamples=400)
@@ -128,7 +129,7 @@ def test_leave_one_out_baseline_variance_matches_the_u_statistic_formula(bandit_
     params, *_, rows, _, _ = bandit_study
     pi, s = exact_terms(params)
     exact = leave_one_out_variance(pi, s, k)
-    row = _row(rows, "baseline", k)
+    row = _row(rows, "loo_baseline", k)
     assert row["total_variance"] == pytest.approx(exact, rel=0.08)
     assert row["total_variance_ci_low"] <= exact <= row["total_variance_ci_high"]
     # ... and the formula itself is not vanilla's (the test could not fail otherwise)
@@ -163,10 +164,10 @@ def test_study_means_are_unbiased_and_the_slides_batch_mean_is_shrunk_by_one_ove
             se = x.std(0, ddof=1) / np.sqrt(len(x))
             assert np.all(np.abs(x.mean(0) - expected) < 4.5 * se + 1e-9), (name, k)
         # the equivalence statistic recovers the 1/K shrinkage, and flags it
-        pair = _pair(pairs, "batch_mean_baseline", "baseline", k)
+        pair = _pair(pairs, "batch_mean_baseline", "loo_baseline", k)
         assert pair["mean_diff_relative_ci_low"] <= 1 / k <= pair["mean_diff_relative_ci_high"]
         assert pair["mean_diff_pvalue"] < 0.01
-        unbiased = _pair(pairs, "baseline", "vanilla", k)
+        unbiased = _pair(pairs, "loo_baseline", "vanilla", k)
         assert unbiased["mean_diff_pvalue"] > 0.01
         assert unbiased["mean_diff_relative_ci_high"] < 0.25
     # bias against the reference is within what noise gives for every unbiased estimator
@@ -181,7 +182,7 @@ def test_layers_add_up_and_k1_baselines_are_vanilla(bandit_study):
     for _, r in rows.iterrows():
         assert summed[(r["estimator"], r["episodes_per_batch"])] == pytest.approx(r["total_variance"])
     assert set(layers["layer"]) == {"pi.W0", "pi.W1", "pi.b0", "pi.b1"}
-    one = _pair(pairs, "baseline", "vanilla", 1)
+    one = _pair(pairs, "loo_baseline", "vanilla", 1)
     assert one["variance_ratio"] == 1.0 and one["mean_diff_pvalue"] == 1.0  # no other episode
 
 
@@ -285,7 +286,9 @@ def test_vmap_grads_equal_the_loop_for_a_gaussian_policy_with_padding():
 CONTRACT = {
     "gradstudy.parquet": ["env", "snapshot", "estimator", "episodes_per_batch", "n_batches",
                           "total_variance", "total_variance_ci_low", "total_variance_ci_high",
-                          "bias_norm", "relative_bias", "cosine_to_reference", "mean_grad_norm"],
+                          "bias_norm", "relative_bias_corrected", "relative_bias_corrected_ci_low",
+                          "relative_bias_corrected_ci_high", "bias_over_noise", "projection",
+                          "cosine_to_reference", "mean_grad_norm"],
     "gradstudy_layers.parquet": ["env", "snapshot", "estimator", "episodes_per_batch", "layer",
                                  "variance"],
     "gradstudy_pairs.parquet": ["env", "snapshot", "episodes_per_batch", "estimator_a",
@@ -343,46 +346,66 @@ def _pairs_table(rows):
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
-def test_gradient_claims_give_verdicts_per_snapshot_at_the_largest_batch(tmp_path):
+def test_gradient_claims_give_verdicts_per_snapshot_and_batch_size(tmp_path):
     summary = write_summary(tmp_path / "s", run_rows("vanilla", [1e5] * 3))
     common = {"variance_ratio_ci_low": 0.0, "mean_diff_relative": 0.05,
               "mean_diff_relative_ci_low": 0.0, "mean_diff_relative_ci_high": 0.1}
     _pairs_table([
-        # baseline / vanilla: clearly lower at K=16 for init, clearly higher at q75
-        {"snapshot": "init", "episodes_per_batch": 16, "estimator_a": "baseline",
+        # ema_baseline / vanilla: clearly lower at K=16 and K=1 for init, clearly higher at q75
+        {"snapshot": "init", "episodes_per_batch": 16, "estimator_a": "ema_baseline",
          "estimator_b": "vanilla", "variance_ratio": 0.3, **common, "variance_ratio_ci_low": 0.2,
          "variance_ratio_ci_high": 0.4},
-        {"snapshot": "init", "episodes_per_batch": 1, "estimator_a": "baseline",
-         "estimator_b": "vanilla", "variance_ratio": 1.0, **common, "variance_ratio_ci_low": 1.0,
-         "variance_ratio_ci_high": 1.0},
-        {"snapshot": "q75", "episodes_per_batch": 16, "estimator_a": "baseline",
+        {"snapshot": "init", "episodes_per_batch": 1, "estimator_a": "ema_baseline",
+         "estimator_b": "vanilla", "variance_ratio": 0.5, **common, "variance_ratio_ci_low": 0.4,
+         "variance_ratio_ci_high": 0.6},
+        {"snapshot": "q75", "episodes_per_batch": 16, "estimator_a": "ema_baseline",
          "estimator_b": "vanilla", "variance_ratio": 1.5, **common, "variance_ratio_ci_low": 1.2,
          "variance_ratio_ci_high": 1.9, "mean_diff_relative_ci_high": 0.6},
         # stored as vanilla / rtg: the claim rtg / vanilla inverts it
         {"snapshot": "init", "episodes_per_batch": 16, "estimator_a": "vanilla",
          "estimator_b": "rtg", "variance_ratio": 4.0, **common, "variance_ratio_ci_low": 2.0,
          "variance_ratio_ci_high": 5.0},
+        # the exact study: exact values beside the sampled ones
+        {"env": "TwoStateChain", "snapshot": "exact", "episodes_per_batch": 16,
+         "estimator_a": "ema_baseline", "estimator_b": "vanilla", "variance_ratio": 0.4,
+         **common, "variance_ratio_ci_low": 0.3, "variance_ratio_ci_high": 0.5,
+         "exact_variance_ratio": 0.35, "exact_mean_diff_relative": 1e-7},
+        {"env": "TwoStateChain", "snapshot": "exact", "episodes_per_batch": 1,
+         "estimator_a": "ema_baseline", "estimator_b": "vanilla", "variance_ratio": 0.4,
+         **common, "variance_ratio_ci_low": 0.37, "variance_ratio_ci_high": 0.5,
+         "exact_variance_ratio": 0.33, "exact_mean_diff_relative": 0.01},
     ]).to_parquet(summary / "gradstudy_pairs.parquet")
     table = evaluate_claims([c for c in load_claims() if c.table == "gradstudy_pairs"], summary)
     by = {(r["claim_id"], r["setting"]): r for _, r in table.iterrows()}
-    label = "env=CartPole-v1, snapshot={}, episodes_per_batch=16"
-    variance = by[("baseline-variance", label.format("init"))]
+    label = "env={}, snapshot={}, episodes_per_batch={}"
+    variance = by[("baseline-variance", label.format("CartPole-v1", "init", 16))]
     assert variance["verdict"] == "reproduced" and variance["estimate"] == 0.3
     assert variance["n_seeds"] == 40
-    assert by[("baseline-variance", label.format("q75"))]["verdict"] == "not reproduced"
-    unbiased = by[("baseline-unbiased", label.format("init"))]
-    assert unbiased["verdict"] == "reproduced" and "p = 0.5" in unbiased["detail"]
-    assert by[("baseline-unbiased", label.format("q75"))]["verdict"] == "inconclusive"
-    causality = by[("causality-variance", label.format("init"))]
+    assert by[("baseline-variance", label.format("CartPole-v1", "init", 1))]["estimate"] == 0.5
+    assert by[("baseline-variance", label.format("CartPole-v1", "q75", 16))]["verdict"] == \
+        "not reproduced"
+    exact = by[("baseline-variance", label.format("TwoStateChain", "exact", 16))]
+    assert (exact["estimate"], exact["ci_low"], exact["ci_high"]) == (0.35, 0.35, 0.35)
+    assert exact["verdict"] == "reproduced" and "covers the exact" in exact["detail"]
+    assert "does not cover" in by[("baseline-variance",
+                                   label.format("TwoStateChain", "exact", 1))]["detail"]
+    # the bias claim reads the exact study only: exact zero (rounding) passes, 0.01 does not
+    unbiased = table[table["claim_id"] == "baseline-unbiased"].set_index("setting")
+    assert unbiased.loc["snapshot=exact, episodes_per_batch=16", "verdict"] == "reproduced"
+    assert unbiased.loc["snapshot=exact, episodes_per_batch=1", "verdict"] == "not reproduced"
+    causality = by[("causality-variance", label.format("CartPole-v1", "init", 16))]
     assert causality["estimate"] == pytest.approx(0.25)
     assert (causality["ci_low"], causality["ci_high"]) == pytest.approx((0.2, 0.5))
     optimal = table[table["claim_id"] == "optimal-baseline-variance"].iloc[0]
     assert optimal["verdict"] == "not run" and "fixed_optimal_baseline" in optimal["detail"]
+    agree = {a["claim_id"]: a for a in gradclaims.agreement(table, ["TwoStateChain"])}
+    assert "causality-variance" not in agree  # no exact rtg rows in this table
+    assert agree["baseline-variance"]["agree"] is False  # q75 "not reproduced" on CartPole
 
 
 def test_gradient_claims_refuse_intervals_at_another_confidence(tmp_path):
     summary = write_summary(tmp_path / "s", run_rows("vanilla", [1e5] * 3))
-    _pairs_table([{"snapshot": "init", "episodes_per_batch": 4, "estimator_a": "baseline",
+    _pairs_table([{"snapshot": "init", "episodes_per_batch": 16, "estimator_a": "ema_baseline",
                    "estimator_b": "vanilla", "variance_ratio": 0.3, "variance_ratio_ci_low": 0.2,
                    "variance_ratio_ci_high": 0.4, "confidence": 0.9}]).to_parquet(
         summary / "gradstudy_pairs.parquet")

@@ -193,9 +193,10 @@ def test_smoke_config_runs_end_to_end(tmp_path):
     assert list(train.set_index("suite")["seeds"].sort_index()) == ["0,1", "0,1,2"]
     assert train["env_steps"].notna().all()
     # ... and so does the gradient study's, with its table and its section of the report
-    assert compute.loc[compute["rule"] == "gradstudy", "env"].tolist() == ["CartPole-v1"]
+    assert sorted(compute.loc[compute["rule"] == "gradstudy", "env"]) == ["CartPole-v1",
+                                                                          "TwoStateChain"]
     assert len(pd.read_parquet(summary / "gradstudy.parquet")) > 0
-    assert 'id="gradient-study"' in html
+    assert 'id="gradient-study"' in html and 'id="exact-study"' in html
     # A second run has nothing to do.
     again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "smoke.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr

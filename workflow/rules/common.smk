@@ -98,7 +98,10 @@ def gradstudy_envs():
     envs = []
     for suite_cfg in config["suites"].values():
         if suite_cfg["kind"] == "gradstudy":
-            for env in env_settings(suite_cfg):
+            for env, settings in env_settings(suite_cfg).items():
+                if settings.get("exact"):  # a small MDP of pgbench.tinymdp, not a Gymnasium env
+                    envs.append(env)
+                    continue
                 try:
                     check_env_id(env)
                 except UserError as err:
@@ -119,7 +122,9 @@ def gradstudy_args(wildcards):
             for key, value in settings.items():
                 flag = f"--{key.replace('_', '-')}"
                 values = value if isinstance(value, list) else [value]
-                if key == "set":  # --set takes one KEY=VALUE each time
+                if value is True or value is False:  # a switch, e.g. --exact
+                    args += [flag] if value else []
+                elif key == "set":  # --set takes one KEY=VALUE each time
                     args += [f"{flag} {shlex.quote(str(v))}" for v in values]
                 else:  # the other options take their values together (e.g. --episodes 1 4 16)
                     args.append(f"{flag} {' '.join(shlex.quote(str(v)) for v in values)}")
