@@ -10,7 +10,9 @@ Two pure functions:
   from the given Generator (the +1 rule keeps the test valid).
 * :func:`fraction_by_ci`: the fraction of runs solved by a given time, with the Clopper–Pearson
   exact interval when no run was censored before that time (the Kaplan–Meier estimate is then the
-  plain proportion), else the Kaplan–Meier log-log band.
+  plain proportion), else the Kaplan–Meier log-log band, widened where it is falsely tight (no
+  success yet: an exact binomial bound on the runs still followed; no run followed that far: no
+  upper bound).
 """
 
 from __future__ import annotations
@@ -135,8 +137,18 @@ def fraction_by_ci(times, censored, time: float, *, confidence: float = 0.95) ->
     idx = int(np.searchsorted(curve.times, time, side="right")) - 1
     s_low = 1.0 if idx < 0 else float(curve.band_low[idx])
     s_high = 1.0 if idx < 0 else float(curve.band_high[idx])
-    return FractionBy(fraction, 1.0 - s_high, 1.0 - s_low, n, solved_by, censored_before,
-                      "Kaplan-Meier log-log band")
+    low, high = 1.0 - s_high, 1.0 - s_low
+    at_risk = int((times >= time).sum())
+    method = "Kaplan-Meier log-log band"
+    if at_risk == 0 and fraction < 1.0:
+        # every unsolved run stopped before the quote: nothing bounds F(time) from above
+        high, method = 1.0, "Kaplan-Meier; no run followed up to it, so no upper bound"
+    elif solved_by == 0:
+        # the band is [0, 0] before the first success; bound it like a binomial 0 of the runs
+        # still followed at the quote (fewer than all: conservative)
+        high = 1.0 - ((1.0 - confidence) / 2) ** (1.0 / at_risk)
+        method = f"no run solved by then: exact bound from the {at_risk} runs followed to it"
+    return FractionBy(fraction, low, high, n, solved_by, censored_before, method)
 
 
 def tail_share(low: float, high: float, value: float) -> tuple[float, float, float]:
