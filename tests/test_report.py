@@ -86,6 +86,8 @@ def test_report_files_and_figures_exist(report):
     page = _Resources()
     page.feed(html)
     assert page.imgs, "the report shows no figures"
+    # the headline figure (the slides suite's fraction solved) opens the report, before the rest
+    assert page.imgs[0] == "figures/headline.png"
     for src in page.imgs:
         assert src.startswith("figures/") and src.endswith(".png"), src
         assert (report / src).is_file(), f"{src} is referenced but not written"
