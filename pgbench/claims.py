@@ -68,13 +68,21 @@ CLAIMS_COLUMNS: dict[str, str] = {
     "setting": "str", "statistic": "str", "estimate": "float64", "ci_low": "float64",
     "ci_high": "float64", "confidence": "float64", "threshold": "float64", "direction": "str",
     "verdict": "str", "n_seeds": "int64", "seeds_needed": "float64", "detail": "str",
+    "test": "str", "quote_kind": "str", "tolerance": "str", "holds_for": "str",
 }
+#: How a claim's quote relates to it: the source states it (``quote``), or the claim is read
+#: from the quoted sentence without being stated there (``implied``, shown as "implied by").
+QUOTE_KINDS = ("quote", "implied")
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _SOURCE = re.compile(r"^\d{3}_[0-9a-f]{16}\.txt$")
 _ROLES = ("a", "b")
 _REQUIRED = ("id", "source", "quote", "suite", "env", "statistic", "direction", "threshold")
-_OPTIONAL = ("statement", "compare", "fixed", "table", "params")
+_OPTIONAL = ("statement", "compare", "fixed", "table", "params", "test", "quote_kind",
+             "tolerance", "tolerance_name", "also")
+#: Fields an entry of ``also`` (another test of the same claim) may set.
+_ALSO_FIELDS = ("test", "statistic", "params", "direction", "threshold", "tolerance",
+                "tolerance_name", "compare", "fixed", "table")
 
 
 # --------------------------------------------------------------------------- data types
@@ -95,6 +103,10 @@ class Claim:
     fixed: dict[str, str] = field(default_factory=dict)
     table: str = "runs"
     params: dict[str, Any] = field(default_factory=dict)
+    test: str = "main"
+    quote_kind: str = "quote"
+    tolerance: str = ""
+    tolerance_name: str = "threshold"
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,12 @@ def parse_claim(raw: Any, index: int) -> Claim:
     quote = text("quote")
     suite = text("suite")
     statement = text("statement") if raw.get("statement") is not None else ""
+    test = text("test") if raw.get("test") is not None else "main"
+    tolerance = text("tolerance") if raw.get("tolerance") is not None else ""
+    tolerance_name = text("tolerance_name") if raw.get("tolerance_name") is not None else "threshold"
+    quote_kind = raw.get("quote_kind", "quote")
+    if quote_kind not in QUOTE_KINDS:
+        raise _bad(cid, "quote_kind", f"is {quote_kind!r}", ", ".join(QUOTE_KINDS))
 
     env = raw["env"]
     envs = (env,) if isinstance(env, str) else tuple(env) if isinstance(env, list) else None
@@ -269,7 +287,40 @@ def parse_claim(raw: Any, index: int) -> Claim:
 
     return Claim(id=cid, source=source, quote=quote, suite=suite, envs=envs, statistic=statistic,
                  direction=direction, threshold=float(threshold), statement=statement,
-                 compare=dict(compare), fixed=fixed, table=table, params=dict(params))
+                 compare=dict(compare), fixed=fixed, table=table, params=dict(params),
+                 test=test, quote_kind=quote_kind, tolerance=tolerance,
+                 tolerance_name=tolerance_name)
+
+
+def parse_claim_tests(raw: Any, index: int) -> list[Claim]:
+    """A claim and the other tests of it listed under ``also`` (each a Claim with the same id
+    and its own ``test`` name); UserError naming the claim and field on any problem."""
+    main = parse_claim({k: v for k, v in raw.items() if k != "also"} if isinstance(raw, dict)
+                       else raw, index)
+    also = raw.get("also") or []
+    if not isinstance(also, list):
+        raise _bad(main.id, "also", f"is {also!r}", "a list of tests, each a mapping with "
+                   + ", ".join(_ALSO_FIELDS))
+    out = [main]
+    for item in also:
+        if not isinstance(item, dict) or "test" not in item:
+            raise _bad(main.id, "also", f"has entry {item!r}", "a mapping with a 'test' name and "
+                       "any of " + ", ".join(_ALSO_FIELDS))
+        unknown = sorted(set(item) - set(_ALSO_FIELDS))
+        if unknown:
+            raise _bad(main.id, f"also.{unknown[0]}", "is not a field of a test", ", ".join(_ALSO_FIELDS))
+        base = {k: v for k, v in raw.items() if k not in ("also", "params", "tolerance",
+                                                          "tolerance_name", "test")}
+        out.append(parse_claim({**base, **item}, index))
+    tests = [c.test for c in out]
+    if len(set(tests)) != len(tests):
+        raise _bad(main.id, "also", f"repeats a test name ({', '.join(tests)})", "distinct test names")
+    return out
+
+
+def claims_first_test(claims: list[Claim], claim_id: str) -> str:
+    """The test name of a claim's first (main) entry."""
+    return next(c.test for c in claims if c.id == claim_id)
 
 
 def load_claims(path: str | Path | None = None) -> list[Claim]:
@@ -285,8 +336,8 @@ def load_claims(path: str | Path | None = None) -> list[Claim]:
         raise UserError(f"claims file {path} is not valid YAML ({' '.join(str(err).split())})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("claims"), list):
         raise UserError(f"claims file {path} must be a mapping with a list under 'claims'")
-    claims = [parse_claim(item, i) for i, item in enumerate(raw["claims"])]
-    ids = [c.id for c in claims]
+    claims = [c for i, item in enumerate(raw["claims"]) for c in parse_claim_tests(item, i)]
+    ids = [c.id for c in claims if c.test == claims_first_test(claims, c.id)]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise _bad(repeated[0], "id", "is used by more than one claim", "unique ids")
@@ -309,6 +360,29 @@ def verdict(ci_low: float, ci_high: float, threshold: float, direction: str) -> 
     if ci_high < threshold:
         return "reproduced"
     return "not reproduced" if ci_low >= threshold else "inconclusive"
+
+
+def holds_for(verdict_: str, ci_low: float, ci_high: float, direction: str,
+              name: str = "threshold") -> str:
+    """The range of the claim's threshold (its tolerance) over which this verdict holds.
+
+    ``<=`` claims are reproduced for any threshold above the CI and not reproduced for any at or
+    below its low end; ``>=`` claims the mirror image (see ``verdict``).
+
+    >>> holds_for("reproduced", 1.2, 2.1, "<=", "factor")
+    'for any factor > 2.1'
+    >>> holds_for("inconclusive", 0.01, 0.2, ">=", "tail share")
+    'for any tail share in [0.01, 0.2)'
+    """
+    if verdict_ not in ("reproduced", "not reproduced", "inconclusive") or (
+            math.isnan(ci_low) or math.isnan(ci_high)):
+        return ""
+    lo, hi = fmt(ci_low), fmt(ci_high)
+    if direction == "<=":
+        return {"reproduced": f"for any {name} > {hi}", "not reproduced": f"for any {name} ≤ {lo}",
+                "inconclusive": f"for any {name} in ({lo}, {hi}]"}[verdict_]
+    return {"reproduced": f"for any {name} < {lo}", "not reproduced": f"for any {name} ≥ {hi}",
+            "inconclusive": f"for any {name} in [{lo}, {hi})"}[verdict_]
 
 
 def row_rng(seed: int, *identity: str) -> np.random.Generator:
@@ -579,15 +653,35 @@ def _row(claim: Claim, env: str, setting: str, *, verdict_: str, confidence: flo
         "confidence": confidence, "threshold": claim.threshold, "direction": claim.direction,
         "verdict": verdict_, "n_seeds": r.n_seeds if r else 0, "seeds_needed": seeds_needed,
         "detail": (r.detail if r else detail),
+        "test": claim.test, "quote_kind": claim.quote_kind, "tolerance": claim.tolerance,
+        "holds_for": "",
     }
+
+
+def on_claims_side(estimate: float, threshold: float, direction: str) -> bool:
+    """Whether a point estimate agrees with the claim (strictly)."""
+    return estimate > threshold if direction == ">=" else estimate < threshold
+
+
+_AGAINST = (" The estimate points against the claim: more seeds would narrow the interval "
+            "around it, not reproduce the claim.")
 
 
 def _judged(claim: Claim, env: str, setting: str, result: StatisticResult, confidence: float) -> dict:
     v = verdict(result.ci_low, result.ci_high, claim.threshold, claim.direction)
-    needed = (stats.seeds_needed(result.estimate, result.ci_low, result.ci_high, claim.threshold,
-                                 result.n_seeds) if v == "inconclusive" else math.nan)
-    return _row(claim, env, result.setting or setting, verdict_=v, confidence=confidence,
-                result=result, seeds_needed=needed)
+    needed, note = math.nan, ""
+    if v == "inconclusive":
+        if on_claims_side(result.estimate, claim.threshold, claim.direction):
+            needed = stats.seeds_needed(result.estimate, result.ci_low, result.ci_high,
+                                        claim.threshold, result.n_seeds)
+        elif math.isfinite(result.estimate):
+            note = _AGAINST
+    row = _row(claim, env, result.setting or setting, verdict_=v, confidence=confidence,
+               result=result, seeds_needed=needed)
+    row["detail"] += note
+    row["holds_for"] = holds_for(v, result.ci_low, result.ci_high, claim.direction,
+                                 claim.tolerance_name)
+    return row
 
 
 def _statistic_words(claim: Claim) -> str:
@@ -603,6 +697,11 @@ def _call(claim: Claim, ctx: ClaimContext) -> list[StatisticResult] | str:
     except NotRun as why:
         return str(why)
     return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _test_id(claim: Claim) -> tuple[str, ...]:
+    """The test's part of a row's identity (none for a main test: its draws stay as they were)."""
+    return () if claim.test == "main" else (claim.test,)
 
 
 def evaluate_claim(claim: Claim, summary: Summary, *, seed: int = 0, confidence: float = 0.95,
@@ -629,7 +728,8 @@ def evaluate_claim(claim: Claim, summary: Summary, *, seed: int = 0, confidence:
         if table.empty:
             return [not_run(env_label, f"{claim.table}.parquet has no rows for env {env_label}")]
         ctx = ClaimContext(claim, env_label, "default", {}, table,
-                           row_rng(seed, claim.id, env_label), confidence, n_resamples)
+                           row_rng(seed, claim.id, env_label, *_test_id(claim)), confidence,
+                           n_resamples)
         results = _call(claim, ctx)
         if isinstance(results, str):
             return [not_run(env_label, results)]
@@ -659,7 +759,8 @@ def evaluate_claim(claim: Claim, summary: Summary, *, seed: int = 0, confidence:
             label = (f"env={env}" + ("" if setting == "default" else f", {setting}")
                      if several_envs else setting)
             ctx = ClaimContext(claim, env, setting, arms, None,
-                               row_rng(seed, claim.id, env, setting), confidence, n_resamples)
+                               row_rng(seed, claim.id, env, setting, *_test_id(claim)),
+                               confidence, n_resamples)
             results = _call(claim, ctx)
             if isinstance(results, str):
                 rows.append(not_run(env, results, label))
@@ -689,6 +790,7 @@ def format_table(table: pd.DataFrame) -> str:
         return "(no claims)"
     shown = pd.DataFrame({
         "claim": table["claim_id"],
+        "test": table["test"],
         "setting": table["setting"],
         "estimate": [fmt(x) for x in table["estimate"]],
         "CI": [f"[{fmt(lo)}, {fmt(hi)}]" if not (math.isnan(lo) and math.isnan(hi)) else ""
@@ -727,6 +829,8 @@ def run(args) -> int:
 
 # The gradient study's statistics live with the study; without that module their claims are
 # `not run`. Only a missing pgbench.gradclaims is tolerated, not an error inside it.
+import pgbench.claimstats  # noqa: F401,E402  (registers its statistics)
+
 try:
     import pgbench.gradclaims  # noqa: F401,E402
 except ModuleNotFoundError as _err:

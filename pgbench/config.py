@@ -60,6 +60,10 @@ class TrainConfig:
     """Standardise advantages over the batch before the loss."""
     gamma: float = 0.99
     """Discount factor."""
+    bootstrap_truncated: bool = True
+    """Add the critic's V(s_T) to the returns of an episode cut by the time limit (with a
+    critic). Off, a critic's arm weighs returns as an arm without a critic does: with gamma = 1
+    and a critic that cannot see time, the bootstrapped target has no fixed point."""
     gae_lambda: float = 0.95
     """GAE's lambda (``returns=gae``)."""
     loss: str = "pg"
@@ -110,6 +114,11 @@ class TrainConfig:
 
     def hash(self, with_seed: bool = True) -> str:
         d = self.to_dict()
+        # fields added after the committed references: at their default they leave the hash of
+        # every older config unchanged
+        for name, default in _HASHED_ONLY_IF_SET.items():
+            if d.get(name) == default:
+                d.pop(name)
         if not with_seed:
             d.pop("seed")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -179,6 +188,7 @@ class TrainConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+_HASHED_ONLY_IF_SET = {"bootstrap_truncated": True}
 
 
 def _parse_value(name: str, raw: str, current: Any) -> Any:

@@ -279,9 +279,20 @@ def learning_curves_figure(curves: pd.DataFrame, palette: Mapping[str, str], *,
         handles.append(Line2D([], [], color=colour, linewidth=2.5,
                               label=f"{arm_label(arm)} ({wide.shape[0]} seeds)"))
     _threshold_line(ax, threshold)
+    steps = curves["env_steps"].to_numpy(dtype=float)
+    steps = steps[steps > 0]
+    # Runs that stop once solved leave a long carried-forward tail; past 1.5 decades of steps a
+    # log axis gives the early phase, where the arms part, the room a linear one gives the tail.
+    if steps.size and steps.max() / steps.min() > 10 ** 1.5:
+        ax.set_xscale("log")
+        ax.set_xlim(steps.min(), steps.max() * 1.05)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0), numticks=12))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("environment steps (log scale)")
+    else:
+        ax.set_xlim(left=0)
+        ax.set_xlabel("environment steps")
     ax.xaxis.set_major_formatter(_STEPS_FORMATTER)
-    ax.set_xlim(left=0)
-    ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return (mean of last 10 episodes)")
     style = [Line2D([], [], color=_KEY, linewidth=1.9, label="measured")]
     if anything_carried:

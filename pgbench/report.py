@@ -36,6 +36,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from pgbench import __version__, exactreport, figures, stats
+from pgbench.headline import headline_figure
+from pgbench.reportclaims import claim_answers, claim_groups
 from pgbench.aggregate import parse_setting_label
 from pgbench.errors import UserError
 from pgbench.io import read_json_object, replace_dir_atomic, staging_dir, write_text_atomic
@@ -644,6 +646,29 @@ def _provenance_section(summary: Summary) -> dict[str, Any]:
             "package_sets": str(package_sets) if package_sets > 1 else ""}
 
 
+#: The suite whose central comparison heads the report.
+HEADLINE_SUITE = "slides"
+
+
+def _headline(summary: Summary, palettes: Mapping[str, Mapping[str, str]],
+              fig_dir: Path) -> dict[str, Any] | None:
+    """The headline figure (fraction of seeds solved vs env steps, the slides' arms), or None
+    when the summary has no slides runs."""
+    runs = summary.runs[summary.runs["suite"].astype(str) == HEADLINE_SUITE]
+    if runs.empty:
+        return None
+    env = sorted(runs["env"].astype(str).unique())[0]
+    runs = runs[runs["env"].astype(str) == env]
+    return _figure_entry(
+        headline_figure(runs, palettes[HEADLINE_SUITE]), fig_dir, "headline.png",
+        "The slides' comparison",
+        f"Fraction of seeds solved against environment steps on {env}, per arm of the slides suite",
+        f"Kaplan-Meier fraction of the seeds that reached the threshold (running reward, the "
+        f"sources' rule) by a given number of environment steps on {env}, log scale, one line "
+        "per arm; dotted and dashed lines: the slides' quoted ~800k steps (vanilla) and ~160k "
+        "(reward-to-go with a baseline), each from one run.")
+
+
 def _generated_at(when: dt.datetime | None) -> dt.datetime:
     """The report's date: ``when``, else ``SOURCE_DATE_EPOCH`` (reproducible builds), else now."""
     if when is not None:
@@ -674,6 +699,8 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
                   if summary.gradstudy is not None else {})
 
     claims = _verdict_rows(summary.claims) if summary.claims is not None else None
+    answers = claim_answers(summary.claims) if summary.claims is not None else None
+    groups = claim_groups(summary.claims, claims) if summary.claims is not None else None
     counts = [{"verdict": v, "verdict_class": v.replace(" ", "-"), "icon": VERDICT_ICONS[v],
                "n": str(sum(r["verdict"] == v for r in claims))}
               for v in VERDICTS] if claims is not None else []
@@ -689,6 +716,12 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
             "seed": str(seed), "n_boot": str(n_boot),
         },
         "claims": claims,
+        "answers": answers,
+        "claim_groups": groups,
+        "headline": _headline(summary, palettes, fig_dir),
+        # exact16's exact-vs-sampled gradient study: a context entry the templates include
+        # (exact_study.html.j2 / exact_study.md.j2) when present
+        "exact_study": None,
         "verdict_counts": [c for c in counts if c["n"] != "0"],
         "sections": _env_sections(summary, palettes, fig_dir, seed, n_boot),
         "gradstudy": _gradstudy_section(summary, estimators, fig_dir),

@@ -195,7 +195,7 @@ def advantages(cfg: TrainConfig, batch: Batch, values, final_values, ema_state, 
     """
     mask, rewards = batch.mask, batch.rewards
     bootstrap = None
-    if final_values is not None:  # a truncated episode continues past its last step: V(s_T)
+    if final_values is not None and cfg.bootstrap_truncated:  # a cut episode goes on: V(s_T)
         bootstrap = np.where(batch.truncated, final_values, 0.0)
     target = None
     if cfg.returns == "gae":

@@ -43,8 +43,8 @@ def test_packaged_claims_load_and_cover_the_design_table():
 
 @pytest.mark.skipif(not SOURCES.is_dir(), reason="the source texts are not on this machine")
 def test_every_quote_is_the_sources_own_words():
-    def normal(text):
-        return " ".join(text.replace("**", "").split())
+    def normal(text):  # markdown emphasis (* and **) dropped, line breaks joined
+        return " ".join(text.replace("*", "").split())
 
     for claim in load_claims():
         source = normal((SOURCES / claim.source).read_text(encoding="utf-8"))
@@ -70,7 +70,8 @@ def test_a_5x_speedup_with_many_seeds_is_reproduced(tmp_path):
     row = table.iloc[0]
     assert len(table) == 1 and row["setting"] == "baseline=ema, dropout=0.0"
     assert row["verdict"] == "reproduced", row["detail"]
-    assert 3.0 < row["ci_low"] < 5.0 < row["ci_high"]
+    # the ratio's CI holds 5, so the fold's CI starts at 1; it ends well inside the factor 3
+    assert row["ci_low"] == 1.0 and row["estimate"] < row["ci_high"] < 3.0
     assert row["n_seeds"] == 20 and math.isnan(row["seeds_needed"])
 
 
@@ -80,7 +81,7 @@ def test_no_speedup_is_not_reproduced(tmp_path):
             + run_rows("rtg_baseline", _lognormal(rng, 300e3, 0.3, 20)))
     row = evaluate_claims(SPEEDUP, _summary(tmp_path, rows)).iloc[0]
     assert row["verdict"] == "not reproduced", row["detail"]
-    assert row["ci_high"] < 3.0
+    assert row["ci_low"] >= 3.0  # a ratio near 1 is 5 times off the quoted 5
 
 
 def test_three_seeds_of_a_noisy_2x_effect_are_inconclusive(tmp_path):
@@ -91,10 +92,13 @@ def test_three_seeds_of_a_noisy_2x_effect_are_inconclusive(tmp_path):
     assert row["verdict"] == "inconclusive", row["detail"]
     assert row["ci_low"] < 3.0 < row["ci_high"]
     assert row["n_seeds"] == 3
-    assert row["seeds_needed"] > 3
+    if row["estimate"] < 3.0:  # the estimate on the claim's side: more seeds could settle it
+        assert row["seeds_needed"] > 3
+    else:
+        assert math.isnan(row["seeds_needed"]) and "points against the claim" in row["detail"]
 
 
-def test_censored_slow_arm_still_gives_a_speedup_lower_bound(tmp_path):
+def test_censored_slow_arm_gives_only_a_lower_bound_which_cannot_settle_about_5x(tmp_path):
     # vanilla never solves within its 1M budget in 15 of 20 seeds; rtg_baseline solves at ~100k
     rng = np.random.default_rng(3)
     times = np.where(np.arange(20) < 5, 600e3, 1e6)
@@ -102,8 +106,10 @@ def test_censored_slow_arm_still_gives_a_speedup_lower_bound(tmp_path):
             + run_rows("rtg_baseline", _lognormal(rng, 100e3, 0.2, 20)))
     row = evaluate_claims(SPEEDUP, _summary(tmp_path, rows)).iloc[0]
     assert row["estimate"] == math.inf and row["ci_high"] == math.inf
-    assert row["ci_low"] > 3.0
-    assert row["verdict"] == "reproduced"
+    # the speed-up is at least ~6x in the bootstrap (vanilla's 600k solvers over ~100k), which
+    # is as consistent with "about 5x" as with 100x: two-sided, that is open
+    assert row["verdict"] == "inconclusive"
+    assert math.isnan(row["seeds_needed"])  # more steps, not more seeds, would settle it
     assert "more than half" in row["detail"]
 
 
@@ -131,7 +137,8 @@ def test_quoted_figures_within_a_factor_of_three(tmp_path):
     rng = np.random.default_rng(5)
     rows = (run_rows("vanilla", _lognormal(rng, 700e3, 0.2, 20), steps_per_episode=80)
             + run_rows("rtg_baseline", _lognormal(rng, 20e3, 0.2, 20)))
-    claims = [c for c in load_claims() if c.id in ("slides-vanilla", "slides-improved")]
+    claims = [c for c in load_claims()
+              if c.id in ("slides-vanilla", "slides-improved") and c.test == "typical"]
     table = evaluate_claims(claims, _summary(tmp_path, rows)).set_index("claim_id")
     assert table.loc["slides-vanilla", "verdict"] == "reproduced"  # 700k vs ~800k
     assert table.loc["slides-improved", "verdict"] == "not reproduced"  # 20k vs ~160k: 8x off

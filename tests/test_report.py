@@ -86,6 +86,8 @@ def test_report_files_and_figures_exist(report):
     page = _Resources()
     page.feed(html)
     assert page.imgs, "the report shows no figures"
+    # the headline figure (the slides suite's fraction solved) opens the report, before the rest
+    assert page.imgs[0] == "figures/headline.png"
     for src in page.imgs:
         assert src.startswith("figures/") and src.endswith(".png"), src
         assert (report / src).is_file(), f"{src} is referenced but not written"
@@ -116,11 +118,39 @@ def test_one_verdict_row_per_claim(report, summary):
     assert html.count('<tr class="verdict-row"') == len(claims)
     for verdict in VERDICTS:
         assert f'<span class="badge {verdict.replace(" ", "-")}">{verdict}</span>' in html
+    # one answer row per claim at the top, its rows grouped under it below (quote shown once)
+    assert html.count('<tr class="answer-row"') == claims["claim_id"].nunique()
+    assert html.count('<tr class="claim-head">') == claims["claim_id"].nunique()
     readme = (report / "README.md").read_text(encoding="utf-8")
-    table = [line for line in readme.splitlines() if line.startswith("| “")]
-    assert len(table) == len(claims)
-    for row, claim_id in zip(table, claims["claim_id"]):
-        assert md_escape(claim_id) in row
+    top, per_setting = readme.split("## Verdicts per setting", 1)
+    answers = [line for line in top.splitlines() if line.startswith("| “")]
+    assert [a.split("<br>")[1].split(" · ")[0] for a in answers] == [
+        md_escape(c) for c in dict.fromkeys(claims["claim_id"])]
+    per_setting = per_setting.split("## Results per suite", 1)[0]
+    for claim_id in claims["claim_id"].unique():
+        assert per_setting.count(f"### {md_escape(claim_id)}\n") == 1
+    rows = [line for line in per_setting.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(rows) == len(claims)
+
+
+def test_maths_in_quotes_is_rendered_not_raw(report):
+    html = (report / "index.html").read_text(encoding="utf-8")
+    assert "\\sum" not in html and "$" not in html.split("<body>", 1)[1]
+    assert "∑<sub>t′ = t</sub><sup>T</sup>" in html and "V<sup>π</sup>" in html
+    readme = (report / "README.md").read_text(encoding="utf-8")
+    assert "\\sum" not in readme and "∑<sub>t′ = t</sub><sup>T</sup>" in readme
+
+
+def test_claims_without_the_newer_columns_count_as_single_test_quotes():
+    from pgbench.reportclaims import claim_answers
+
+    claims = pd.DataFrame({"claim_id": ["a", "a", "b"], "quote": ["q", "q", "r"],
+                           "source": ["s"] * 3,
+                           "verdict": ["reproduced", "inconclusive", "not reproduced"]})
+    answers = claim_answers(claims)
+    assert [(a["claim_id"], a["tests"][0]["answer"], a["implied"]) for a in answers] == [
+        ("a", "reproduced in some settings", False), ("b", "reproduced in none", False)]
+    assert answers[0]["counts"] == "2 rows: 1 reproduced, 1 inconclusive"
 
 
 def test_made_line_and_reproduce_command(report, summary):
