@@ -701,6 +701,8 @@ def configure_reference_parser(parser: argparse.ArgumentParser) -> None:
                         help="summary directory written by `pgbench aggregate` (has runs.parquet)")
     parser.add_argument("--out", required=True, metavar="REF.json",
                         help="reference file to write (JSON, written atomically)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing reference (never a file pgbench did not write)")
 
 
 def run_reference(args: argparse.Namespace) -> int:
@@ -710,6 +712,19 @@ def run_reference(args: argparse.Namespace) -> int:
                   "command": f"pgbench reference {args.summary_dir} --out {args.out}"}
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     document = build_reference(runs, provenance, created_at=created_at)
+    from pgbench.outputs import SKIP, check_file, is_reference
+
+    def same(path: Path) -> bool:  # the same runs: only the date and command would change
+        def text(doc: dict) -> str:
+            return json.dumps([doc.get(k) for k in ("schema", "rows", "package_sets")],
+                              sort_keys=True, default=str)
+        return text(json.loads(path.read_text(encoding="utf-8"))) == text(
+            json.loads(json.dumps(document, default=str)))
+
+    if check_file(args.out, "reference", is_reference, force=args.force, same=same) == SKIP:
+        print(f"pgbench reference: {args.out} already is the reference of these runs; "
+              "leaving it as it is")
+        return 0
     write_json_atomic(args.out, document)
     groups = runs.groupby(list(GROUP_KEYS)).ngroups
     print(f"pgbench reference: wrote {args.out}: {len(runs)} runs in {groups} groups")

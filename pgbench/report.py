@@ -737,6 +737,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="seed of the bootstrap resamples and plot jitter (default: %(default)s)")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap resamples for confidence bands (default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing report in DIR (never files pgbench did not write)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -748,6 +750,9 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot != 2000:
         argv += ["--n-boot", str(args.n_boot)]
     command = " ".join(shlex.quote(a) for a in argv)
+    from pgbench.outputs import REPORT, check_dir
+
+    check_dir(args.out, REPORT, force=args.force)
     paths = render_report(args.summary_dir, args.out, seed=args.seed, n_boot=args.n_boot,
                           command=command)
     print(f"wrote {paths['index_html']} and {paths['readme_md']} "
