@@ -119,7 +119,7 @@ SUMMARY = Kind("summary directory", {
         "runs", "curves", "compute", "claims", "gradstudy", "gradstudy_layers", "gradstudy_pairs")},
     "provenance.json": _is_summary_provenance})
 REPORT = Kind("report directory", {"index.html": _is_report_html, "README.md": _is_report_markdown,
-                                   "figures": _is_figures_dir},
+                                   "figures": _is_figures_dir, "digest.json": is_digest},
               neighbours=(lambda p: REPORT.is_own(p), is_reference, is_digest))
 
 

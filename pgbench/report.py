@@ -696,7 +696,8 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
 def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "reports", *,
                   seed: int = 0, n_boot: int = 2000, command: str | None = None,
                   generated_at: dt.datetime | None = None) -> dict[str, Path]:
-    """Render ``out_dir/index.html``, ``out_dir/README.md`` and ``out_dir/figures/``.
+    """Render ``out_dir/index.html``, ``out_dir/README.md`` and ``out_dir/figures/``, and write
+    ``out_dir/digest.json`` (:mod:`pgbench.digest`).
 
     Figures are drawn into a staging directory that replaces ``figures/`` in one rename, then
     the two documents are written atomically; other files in ``out_dir`` (e.g. a committed
@@ -719,8 +720,12 @@ def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "
         raise
     write_text_atomic(out / "index.html", html)
     write_text_atomic(out / "README.md", markdown)
+    # what `pgbench compare` compares a run with: every run's episodes digest, every verdict
+    from pgbench.digest import FILE_NAME, write_digest
+
+    write_digest(summary.path, out / FILE_NAME)
     return {"index_html": out / "index.html", "readme_md": out / "README.md",
-            "figures": final_figs}
+            "figures": final_figs, "digest": out / FILE_NAME}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -711,8 +711,12 @@ class RunRequest:
     meta: dict = field(default_factory=dict)
 
 
-def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[SeedLog]:
+def train_runs(requests: list[RunRequest], show_progress: bool = False,
+               log_progress=None) -> list[SeedLog]:
     """Train every request; each run directory is written as soon as its run finishes.
+
+    ``show_progress`` draws a bar (for a terminal); ``log_progress``, a text stream, gets
+    progress lines instead (:class:`pgbench.progress.ProgressLines`, for a log file).
 
     The returned logs keep each run's totals and solve points; their episode and update rows
     are freed once written (read them from the run directories).
@@ -731,6 +735,10 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
         groups.setdefault(group_key(r.cfg), []).append(i)
     logs: list[SeedLog | None] = [None] * len(requests)
     bar = _ProgressBar(requests) if show_progress else None
+    if bar is None and log_progress is not None:
+        from pgbench.progress import ProgressLines
+
+        bar = ProgressLines(len(requests), sum(r.cfg.total_steps for r in requests), log_progress)
     try:
         for i, r in enumerate(requests):  # compiled runs: one at a time, each in its own loop
             if r.cfg.engine == "numba":
@@ -918,7 +926,8 @@ def run(args) -> int:
                              force=args.force, prog="pgbench train", option="--out")
     if not requests:
         return 0
-    logs = train_runs(requests, show_progress=sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    logs = train_runs(requests, show_progress=tty, log_progress=None if tty else sys.stderr)
     for log, d in zip(logs, (r.out_dir for r in requests)):
         solved = (f"solved at {log.solved['env_steps']} steps ({log.solved['episode'] + 1} episodes)"
                   if log.solved else "not solved")

@@ -185,7 +185,8 @@ def run(args) -> int:
                              prog="pgbench train-job")
     if not requests:
         return 0
-    logs = train_runs(requests, show_progress=sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    logs = train_runs(requests, show_progress=tty, log_progress=None if tty else sys.stderr)
     for request, log in zip(requests, logs):
         solved = (f"solved at {log.solved['env_steps']} steps ({log.solved['episode'] + 1} episodes)"
                   if log.solved else "not solved")
