@@ -213,6 +213,8 @@ def test_report_beside_the_committed_reference_and_replaced_only_with_force(tmp_
     assert report(summary, out) == 0
     assert {k: v for k, v in tree(out).items() if k in committed} == committed
     assert (out / "index.html").exists() and (out / "figures").is_dir()
+    # the report's digest.json is the summary's: `pgbench compare` finds them equal
+    assert main(["compare", str(out), "--reference", str(summary)]) == 0
     capsys.readouterr()
     assert report(summary, out) == 2
     refused(capsys, str(out), "existing pgbench report directory", "--force")

@@ -11,7 +11,7 @@ rule train:
     input:
         spec=train_spec,
     output:
-        touch(f"{RESULTS}/runs/{{suite}}/{{env}}/block{{block}}.done"),
+        f"{RESULTS}/runs/{{suite}}/{{env}}/block{{block}}.done",
     params:
         what=train_summary,
     message:
@@ -31,4 +31,4 @@ rule train:
         env="[^/]+",
         block=r"\d+",
     shell:
-        "pgbench train-job --spec @{input.spec} --force > {log} 2>&1"
+        "pgbench train-job --spec @{input.spec} --force > {log} 2>&1 && touch {output}"
