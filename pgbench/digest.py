@@ -55,8 +55,9 @@ def build_digest(summary_dir: str | Path) -> dict:
     claims = None
     if (summary / "claims.parquet").exists():
         table = pd.read_parquet(summary / "claims.parquet")
-        claims = sorted(({**{k: str(r[k]) for k in CLAIM_KEY}, "verdict": str(r["verdict"]),
-                          "estimate": _number(r["estimate"])} for _, r in table.iterrows()),
+        # (a claims table of an older layout may lack suite or env: they are then "")
+        claims = sorted(({**{k: str(r.get(k, "")) for k in CLAIM_KEY}, "verdict": str(r["verdict"]),
+                          "estimate": _number(r.get("estimate"))} for _, r in table.iterrows()),
                         key=lambda r: tuple(r[k] for k in CLAIM_KEY))
     prov = {}
     if (summary / "provenance.json").exists():
@@ -88,8 +89,11 @@ def read_digest(path: str | Path) -> dict:
             raise UserError(f"{path} holds neither {FILE_NAME} nor runs.parquet; accepted: a "
                             "digest file, a report directory, or a summary directory")
     if not path.exists():
-        raise UserError(f"{path} does not exist; accepted: a digest file, a report directory, "
-                        "or a summary directory")
+        hint = (" (a reference report made before digests: regenerate it with `pgbench report "
+                "results/summary --out reports/reference --force`)"
+                if path.parent.is_dir() and (path.parent / "index.html").exists() else "")
+        raise UserError(f"{path} does not exist{hint}; accepted: a digest file, a report "
+                        "directory, or a summary directory")
     document = read_json_object(path, f"a digest written by `pgbench digest` ({KIND!r})")
     if document.get("kind") != KIND or document.get("schema") != SCHEMA:
         raise UserError(f"{path} is not a {KIND} of schema {SCHEMA}; write one with "

@@ -103,21 +103,37 @@ class Kind:
     entries: dict[str, Callable[[Path], bool]]
     whole_dir: bool = False                   # replaced as a whole (one rename): nothing else allowed
     neighbours: tuple[Callable[[Path], bool], ...] = ()  # other pgbench outputs allowed beside
+    pattern: str | None = None                # more entry names (a regex), tested by ``pattern_test``
+    pattern_test: Callable[[Path], bool] | None = None
+
+    def test_for(self, name: str) -> Callable[[Path], bool] | None:
+        """The test of an entry called ``name``, None when this kind writes no such entry."""
+        if name in self.entries:
+            return self.entries[name]
+        if self.pattern is not None and re.fullmatch(self.pattern, name):
+            return self.pattern_test
+        return None
+
+    def owns(self, path: Path) -> bool:
+        """``path`` is one of this kind's entries and pgbench wrote it."""
+        test = self.test_for(path.name)
+        return test is not None and test(path)
 
     def is_own(self, path: Path) -> bool:
         """``path`` is a directory holding this kind's entries (at least one), all pgbench's."""
         if not path.is_dir():
             return False
-        found = [p for p in path.iterdir() if p.name in self.entries]
-        return bool(found) and all(self.entries[p.name](p) for p in found)
+        found = [p for p in path.iterdir() if self.test_for(p.name) is not None]
+        return bool(found) and all(self.owns(p) for p in found)
 
 
 RUN = Kind("run directory", {"run.json": _is_run_json, "episodes.parquet": _is_parquet,
                              "updates.parquet": _is_parquet}, whole_dir=True)
 SUMMARY = Kind("summary directory", {
-    **{f"{name}.parquet": _is_parquet for name in (
-        "runs", "curves", "compute", "claims", "gradstudy", "gradstudy_layers", "gradstudy_pairs")},
-    "provenance.json": _is_summary_provenance})
+    **{f"{name}.parquet": _is_parquet for name in ("runs", "curves", "compute", "claims")},
+    "provenance.json": _is_summary_provenance},
+    # every gradstudy*.parquet table `pgbench aggregate --gradstudy` copies
+    pattern=r"gradstudy\w*\.parquet", pattern_test=_is_parquet)
 REPORT = Kind("report directory", {"index.html": _is_report_html, "README.md": _is_report_markdown,
                                    "figures": _is_figures_dir, "digest.json": is_digest},
               neighbours=(lambda p: REPORT.is_own(p), is_reference, is_digest))
@@ -140,16 +156,17 @@ def check_dir(path: str | Path, kind: Kind, *, force: bool, same: Callable[[Path
     if not path.is_dir():
         raise UserError(f"{option} {path} exists and is not a directory; pgbench never deletes a "
                         f"file it did not write; {accepted}")
+    if kind.whole_dir and path.is_symlink():  # replacing it would replace the link, not its target
+        raise UserError(f"{option} {path} is a symbolic link; {accepted}")
     entries = [p for p in path.iterdir() if kind.whole_dir or not p.name.startswith(".")]
     if not entries:
         return WRITE
-    foreign = [p for p in entries
-               if not (p.name in kind.entries and kind.entries[p.name](p))
-               and (p.name in kind.entries or not any(ok(p) for ok in kind.neighbours))]
+    foreign = [p for p in entries if not kind.owns(p) and (
+        kind.test_for(p.name) is not None or not any(ok(p) for ok in kind.neighbours))]
     if foreign:
         raise UserError(f"{option} {path} holds files pgbench did not write ({_listing(foreign)}); "
                         f"pgbench never deletes them, even with --force; {accepted}")
-    if not any(p.name in kind.entries for p in entries):
+    if not any(kind.test_for(p.name) is not None for p in entries):
         return WRITE  # only other pgbench outputs (e.g. the committed reference beside a report)
     if same is not None and same(path):
         return SKIP
@@ -183,4 +200,4 @@ def own_entries(path: str | Path, kind: Kind) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         return []
-    return [p for p in path.iterdir() if p.name in kind.entries and kind.entries[p.name](p)]
+    return [p for p in path.iterdir() if kind.owns(p)]
