@@ -169,10 +169,10 @@ def runs_to_train(requests: list[RunRequest], *, force: bool, prog: str,
     trained (:mod:`pgbench.outputs`): a complete run of the same config and seed is skipped,
     with a message; another pgbench run is replaced only with ``force``; a directory holding
     anything else is refused (UserError)."""
-    todo = [r for r in requests
-            if check_dir(r.out_dir, RUN, force=force, option=option,
-                         same=lambda d, cfg=r.cfg: is_complete(d, cfg)) == WRITE]
-    skipped = [str(r.out_dir) for r in requests if r not in todo]
+    judged = [check_dir(r.out_dir, RUN, force=force, option=option,
+                        same=lambda d, cfg=r.cfg: is_complete(d, cfg)) for r in requests]
+    todo = [r for r, verdict in zip(requests, judged) if verdict == WRITE]
+    skipped = [str(r.out_dir) for r, verdict in zip(requests, judged) if verdict != WRITE]
     if skipped:
         listed = ", ".join(skipped[:2]) + (f" and {len(skipped) - 2} more" if len(skipped) > 2 else "")
         print(f"{prog}: skipping {len(skipped)} of {len(requests)} runs, complete with the same "
