@@ -209,7 +209,7 @@ def test_smoke_config_runs_end_to_end_and_leaves_a_clean_tree(tmp_path):
     cfg_file.write_text(yaml.safe_dump(cfg))
     res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(clone / "Snakefile"),
                           "--directory", str(clone), "--cores", "2", "--configfile", str(cfg_file)],
-                         capture_output=True, text=True, timeout=900)
+                         capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True,
                             text=True, check=True).stdout
