@@ -27,4 +27,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         final_targets(),
+    message:
+        "done: the report is {input[2]} (and {input[3]})"
     default_target: True

@@ -556,12 +556,16 @@ def configure_parser(parser) -> None:
                              "benchmark .tsv files: they become compute.parquet (empty without)")
     parser.add_argument("--gradstudy", metavar="DIR",
                         help="directory with gradstudy*.parquet tables to copy into SUMMARY")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing summary directory (never files pgbench did not "
+                             "write)")
 
 
 def run(args) -> int:
+    from pgbench.outputs import SUMMARY, check_dir, own_entries
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
+    check_dir(out, SUMMARY, force=args.force)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
         tables = aggregate_runs(args.run_dirs, benchmarks=args.benchmarks)
@@ -569,6 +573,10 @@ def run(args) -> int:
         print(f"pgbench aggregate: warning: {w.message}", file=sys.stderr)
     # read everything before writing anything: bad input leaves an old summary as it was
     gradstudy = read_gradstudy(args.gradstudy) if args.gradstudy else {}
+    written = {f"{name}.parquet" for name in tables} | set(gradstudy) | {"provenance.json"}
+    for stale in own_entries(out, SUMMARY):  # e.g. the claims of the summary being replaced
+        if stale.name not in written:
+            stale.unlink()
     for name, frame in tables.items():
         write_parquet_atomic(out / f"{name}.parquet", frame)
     for file_name, frame in gradstudy.items():

@@ -816,6 +816,8 @@ def configure_reference_parser(parser: argparse.ArgumentParser) -> None:
                         "--detect`)")
     parser.add_argument("--alpha", type=lambda s: _fraction(s, low=1e-6, high=0.5, name="alpha"),
                         help="store the level `pgbench check` uses by default")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing reference (never a file pgbench did not write)")
 
 
 def run_reference(args: argparse.Namespace) -> int:
@@ -830,6 +832,19 @@ def run_reference(args: argparse.Namespace) -> int:
                   "command": f"pgbench reference {args.summary_dir} --out {args.out}{options}"}
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     document = build_reference(runs, provenance, created_at=created_at, gate=gate)
+    from pgbench.outputs import SKIP, check_file, is_reference
+
+    def same(path: Path) -> bool:  # the same runs: only the date and command would change
+        def text(doc: dict) -> str:
+            return json.dumps([doc.get(k) for k in ("schema", "rows", "package_sets", "platforms", "gate")],
+                              sort_keys=True, default=str)
+        return text(json.loads(path.read_text(encoding="utf-8"))) == text(
+            json.loads(json.dumps(document, default=str)))
+
+    if check_file(args.out, "reference", is_reference, force=args.force, same=same) == SKIP:
+        print(f"pgbench reference: {args.out} already is the reference of these runs; "
+              "leaving it as it is")
+        return 0
     write_json_atomic(args.out, document)
     groups = runs.groupby(list(GROUP_KEYS)).ngroups
     print(f"pgbench reference: wrote {args.out}: {len(runs)} runs in {groups} groups")

@@ -21,8 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "(the pipeline's training job)"),
     "aggregate": ("pgbench.aggregate", "turn run directories into tidy summary tables"),
     "claims": ("pgbench.claims", "evaluate the sources' claims on a summary"),
-    "report": ("pgbench.report", "render reports/index.html and reports/README.md"),
+    "report": ("pgbench.report", "render reports/index.html and reports/README.md (and digest.json)"),
     "reference": ("pgbench.check", "write a reference of final returns for `pgbench check`"),
+    "digest": ("pgbench.digest", "write a summary's digest: every run's episodes hash and verdict"),
+    "compare": ("pgbench.digest", "does your run reproduce the committed report? (runs "
+                "byte-identical, verdicts equal)"),
     "check": ("pgbench.check", "statistical regression gate on final returns"),
     "import": ("pgbench.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
                "Monitor files) into run directories"),

@@ -69,10 +69,13 @@ def replace_dir_atomic(staging: str | os.PathLike, final: str | os.PathLike) -> 
     """Move a fully written ``staging`` directory to ``final``, replacing what was there.
 
     ``staging`` must be on the same filesystem (create it next to ``final``). An old ``final``
-    is moved aside first and removed only after the new one is in place.
+    is moved aside first and removed only after the new one is in place. Callers judge ``final``
+    first (:mod:`pgbench.outputs`): this removes whatever directory is there.
     """
     staging, final = Path(staging), Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise FileExistsError(f"{final} is not a directory; not replacing it")
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")

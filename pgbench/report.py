@@ -735,7 +735,8 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
 def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "reports", *,
                   seed: int = 0, n_boot: int = 2000, command: str | None = None,
                   generated_at: dt.datetime | None = None) -> dict[str, Path]:
-    """Render ``out_dir/index.html``, ``out_dir/README.md`` and ``out_dir/figures/``.
+    """Render ``out_dir/index.html``, ``out_dir/README.md`` and ``out_dir/figures/``, and write
+    ``out_dir/digest.json`` (:mod:`pgbench.digest`).
 
     Figures are drawn into a staging directory that replaces ``figures/`` in one rename, then
     the two documents are written atomically; other files in ``out_dir`` (e.g. a committed
@@ -758,8 +759,12 @@ def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "
         raise
     write_text_atomic(out / "index.html", html)
     write_text_atomic(out / "README.md", markdown)
+    # what `pgbench compare` compares a run with: every run's episodes digest, every verdict
+    from pgbench.digest import FILE_NAME, write_digest
+
+    write_digest(summary.path, out / FILE_NAME)
     return {"index_html": out / "index.html", "readme_md": out / "README.md",
-            "figures": final_figs}
+            "figures": final_figs, "digest": out / FILE_NAME}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -776,6 +781,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="seed of the bootstrap resamples and plot jitter (default: %(default)s)")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap resamples for confidence bands (default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing report in DIR (never files pgbench did not write)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -787,6 +794,9 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot != 2000:
         argv += ["--n-boot", str(args.n_boot)]
     command = " ".join(shlex.quote(a) for a in argv)
+    from pgbench.outputs import REPORT, check_dir
+
+    check_dir(args.out, REPORT, force=args.force)
     paths = render_report(args.summary_dir, args.out, seed=args.seed, n_boot=args.n_boot,
                           command=command)
     print(f"wrote {paths['index_html']} and {paths['readme_md']} "

@@ -31,6 +31,7 @@ from pgbench.config import FIELD_NAMES, TrainConfig, make_config, parse_set_opti
 from pgbench.envs import check_env_id, make_vector_env
 from pgbench.errors import UserError
 from pgbench.io import replace_dir_atomic, staging_dir, write_json_atomic, write_parquet_atomic
+from pgbench.outputs import RUN, check_dir
 from pgbench.policies import (PolicySpec, init_policy, init_value, log_prob_and_entropy,
                               value_forward)
 from pgbench.provenance import provenance
@@ -685,6 +686,9 @@ def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: d
             "totals": {"env_steps": log.env_steps, "episodes": log.episodes, "updates": log.updates},
             "provenance": {**prov, "elapsed_s": round(elapsed_s, 3), "cpu_s": round(cpu_s, 3)},
         })
+        # judged again at the last moment: pgbench never deletes a file it did not write, even
+        # one that appeared in the run directory while the run trained
+        check_dir(out_dir, RUN, force=True, option="run directory")
         replace_dir_atomic(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -708,8 +712,12 @@ class RunRequest:
     meta: dict = field(default_factory=dict)
 
 
-def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[SeedLog]:
+def train_runs(requests: list[RunRequest], show_progress: bool = False,
+               log_progress=None) -> list[SeedLog]:
     """Train every request; each run directory is written as soon as its run finishes.
+
+    ``show_progress`` draws a bar (for a terminal); ``log_progress``, a text stream, gets
+    progress lines instead (:class:`pgbench.progress.ProgressLines`, for a log file).
 
     The returned logs keep each run's totals and solve points; their episode and update rows
     are freed once written (read them from the run directories).
@@ -730,6 +738,10 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False) -> list[
         groups.setdefault(group_key(r.cfg), []).append(i)
     logs: list[SeedLog | None] = [None] * len(requests)
     bar = _ProgressBar(requests) if show_progress else None
+    if bar is None and log_progress is not None:
+        from pgbench.progress import ProgressLines
+
+        bar = ProgressLines(len(requests), sum(r.cfg.total_steps for r in requests), log_progress)
     try:
         for i, r in enumerate(requests):  # compiled runs: one at a time, each in its own loop
             if r.cfg.engine == "numba":
@@ -854,8 +866,13 @@ def configure_parser(parser) -> None:
     parser.add_argument("--arm", default="", help="arm name recorded in run.json (metadata)")
     parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
                         help="the settings this arm varies, recorded in run.json (metadata)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing run directory of another config (never files "
+                             "pgbench did not write); a complete run of the same config is "
+                             "always skipped")
     parser.add_argument("--skip-existing", action="store_true",
-                        help="skip seeds whose run directory is complete with the same config")
+                        help="accepted for old scripts: complete runs of the same config are "
+                             "always skipped")
 
 
 def build_config(args) -> TrainConfig:
@@ -902,19 +919,19 @@ def run(args) -> int:
     if any(s < 0 for s in args.seed):
         raise UserError(f"bad --seed {args.seed}; accepted: integers >= 0")
     cfg = build_config(args)
-    seeds, dirs = list(args.seed), out_dirs_for(args.out, list(args.seed))
-    if args.skip_existing:
-        todo = [(s, d) for s, d in zip(seeds, dirs) if not is_complete(d, replace(cfg, seed=s))]
-        seeds, dirs = [s for s, _ in todo], [d for _, d in todo]
-        if not seeds:
-            print("pgbench train: every run is complete; nothing to do", file=sys.stderr)
-            return 0
+    from pgbench.trainjob import runs_to_train
+
     setting = dict(item.split("=", 1) for item in args.setting if "=" in item)
     meta = {"suite": args.suite, "arm": args.arm or cfg.variant, "setting": setting,
             "command": " ".join(["pgbench", "train", *sys.argv[2:]]) if sys.argv else ""}
-    show = sys.stderr.isatty()
-    logs = train_group(cfg, seeds, dirs, meta=meta, show_progress=show)
-    for log, d in zip(logs, dirs):
+    requests = runs_to_train([RunRequest(replace(cfg, seed=s), d, meta) for s, d in
+                              zip(args.seed, out_dirs_for(args.out, list(args.seed)))],
+                             force=args.force, prog="pgbench train", option="--out")
+    if not requests:
+        return 0
+    tty = sys.stderr.isatty()
+    logs = train_runs(requests, show_progress=tty, log_progress=None if tty else sys.stderr)
+    for log, d in zip(logs, (r.out_dir for r in requests)):
         solved = (f"solved at {log.solved['env_steps']} steps ({log.solved['episode'] + 1} episodes)"
                   if log.solved else "not solved")
         print(f"seed {log.seed}: {log.env_steps} steps, {log.episodes} episodes, {solved} -> {d}")

@@ -29,6 +29,7 @@ from typing import Any
 from pgbench.config import FIELD_NAMES, make_config
 from pgbench.envs import check_env_id
 from pgbench.errors import UserError
+from pgbench.outputs import RUN, WRITE, check_dir
 from pgbench.train import RunRequest, is_complete, policy_spec, train_runs
 
 SPEC_KEYS = ("suite", "env", "arms")
@@ -154,22 +155,38 @@ def configure_parser(parser) -> None:
                         help='the job as a JSON object, or @FILE to read it from FILE: {"suite": S, '
                              '"env": ENV, "arms": [{"arm": NAME, "variant": V, "overrides": {...}, '
                              '"setting": {...}, "seeds": [0, 1], "out": "DIR/seed{seed}"}]}')
+    parser.add_argument("--force", action="store_true",
+                        help="replace run directories of another config (never files pgbench did "
+                             "not write); complete runs of the same config are always skipped")
     parser.add_argument("--skip-existing", action="store_true",
-                        help="skip runs whose run directory is complete with the same config and seed")
+                        help="accepted for old scripts: complete runs of the same config are "
+                             "always skipped")
+
+
+def runs_to_train(requests: list[RunRequest], *, force: bool, prog: str,
+                  option: str = "out") -> list[RunRequest]:
+    """The requests whose run directories are to be (re)written, judged all before any is
+    trained (:mod:`pgbench.outputs`): a complete run of the same config and seed is skipped,
+    with a message; another pgbench run is replaced only with ``force``; a directory holding
+    anything else is refused (UserError)."""
+    judged = [check_dir(r.out_dir, RUN, force=force, option=option,
+                        same=lambda d, cfg=r.cfg: is_complete(d, cfg)) for r in requests]
+    todo = [r for r, verdict in zip(requests, judged) if verdict == WRITE]
+    skipped = [str(r.out_dir) for r, verdict in zip(requests, judged) if verdict != WRITE]
+    if skipped:
+        listed = ", ".join(skipped[:2]) + (f" and {len(skipped) - 2} more" if len(skipped) > 2 else "")
+        print(f"{prog}: skipping {len(skipped)} of {len(requests)} runs, complete with the same "
+              f"config ({listed})", file=sys.stderr)
+    return todo
 
 
 def run(args) -> int:
-    requests = build_requests(read_spec(args.spec))
-    if args.skip_existing:
-        todo = [r for r in requests if not is_complete(r.out_dir, r.cfg)]
-        if len(todo) < len(requests):
-            print(f"pgbench train-job: {len(requests) - len(todo)} of {len(requests)} runs are "
-                  "complete; skipping them", file=sys.stderr)
-        requests = todo
+    requests = runs_to_train(build_requests(read_spec(args.spec)), force=args.force,
+                             prog="pgbench train-job")
     if not requests:
-        print("pgbench train-job: every run is complete; nothing to do", file=sys.stderr)
         return 0
-    logs = train_runs(requests, show_progress=sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    logs = train_runs(requests, show_progress=tty, log_progress=None if tty else sys.stderr)
     for request, log in zip(requests, logs):
         solved = (f"solved at {log.solved['env_steps']} steps ({log.solved['episode'] + 1} episodes)"
                   if log.solved else "not solved")

@@ -286,7 +286,8 @@ def test_cli_writes_the_summary_atomically_and_copies_gradstudy(tmp_path, capsys
     assert prov["config_hashes"] == sorted(set(runs["config_hash"]))
     assert "2 runs" in capsys.readouterr().out
     # a missing run directory is a one-line error, exit code 2
-    assert main(["aggregate", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    # (into a new --out: the existing summary would be refused first, needing --force)
+    assert main(["aggregate", str(tmp_path / "missing"), "--out", str(tmp_path / "new")]) == 2
     assert "missing" in capsys.readouterr().err
 
 

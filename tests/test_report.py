@@ -33,10 +33,10 @@ N_BOOT = 200  # enough for the tests; the report's default is 2000
 EPOCH = "1795000000"  # SOURCE_DATE_EPOCH: a fixed report date, so two renders can be compared
 
 
-def _cli_report(summary: Path, out: Path) -> int:
+def _cli_report(summary: Path, out: Path, *extra: str) -> int:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", EPOCH)
-        return main(["report", str(summary), "--out", str(out), "--n-boot", str(N_BOOT)])
+        return main(["report", str(summary), "--out", str(out), "--n-boot", str(N_BOOT), *extra])
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +225,13 @@ def test_rerender_is_identical_and_atomic(report, summary, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(report, out)
     (out / "figures" / "stale.png").write_bytes(b"old")
-    (out / "reference.json").write_text("{}")
-    assert _cli_report(summary, out) == 0
+    reference = json.dumps({"schema": 1, "rows": [], "package_sets": {}})
+    (out / "reference.json").write_text(reference)
+    assert _cli_report(summary, out, "--force") == 0
     html = (out / "index.html").read_text(encoding="utf-8").replace(str(out), str(report))
     assert html == (report / "index.html").read_text(encoding="utf-8")
     assert not (out / "figures" / "stale.png").exists()
-    assert (out / "reference.json").read_text() == "{}"
+    assert (out / "reference.json").read_text() == reference
     for png in (report / "figures").iterdir():
         assert (out / "figures" / png.name).read_bytes() == png.read_bytes(), png.name
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging files left behind"

@@ -3,6 +3,7 @@ end to end, kill and rerun."""
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -72,7 +73,7 @@ def test_dry_run_plans_the_default_suites(tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config")
     shutil.copytree(ROOT / "reports", tmp_path / "reports")
-    assert (tmp_path / "reports" / "index.html").exists()
+    assert (tmp_path / "reports" / "reference" / "index.html").exists()
     res = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(tmp_path)], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -161,10 +162,10 @@ def test_train_job_trains_every_arm_and_records_it(tmp_path, monkeypatch, capsys
     for seed in (0, 1):
         assert ((tmp_path / "alone" / f"seed{seed}" / "episodes.parquet").read_bytes()
                 == (tmp_path / "runs" / "vanilla__dropout=0.5" / f"seed{seed}" / "episodes.parquet").read_bytes())
-    # A rerun with --skip-existing touches nothing.
+    # A rerun touches nothing.
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*")}
     assert main(["train-job", "--spec", f"@{spec_file}", "--skip-existing"]) == 0
-    assert "every run is complete" in capsys.readouterr().err
+    assert "skipping 4 of 4 runs, complete with the same config" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*")} == files
 
 
@@ -174,17 +175,57 @@ def test_lint_is_clean():
     assert "Lints for" not in res.stdout + res.stderr, (res.stdout + res.stderr)[-3000:]
 
 
+def committed_copy(dest: Path) -> Path:
+    """The files this checkout tracks (what a fresh clone has), committed in a new git repo."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        src, dst = ROOT / name, dest / name
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the work tree
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, dst)
+    git = ["git", "-c", "user.name=pgbench", "-c", "user.email=pgbench@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
 @pytest.mark.slow
-def test_smoke_config_runs_end_to_end(tmp_path):
-    res = snakemake(tmp_path, "--configfile", str(ROOT / "config" / "smoke.yaml"))
+def test_smoke_config_runs_end_to_end_and_leaves_a_clean_tree(tmp_path):
+    """The smoke suites, written where the Quick start writes (results/, logs/, reports/), in a
+    copy of the committed tree: every rule runs, and `git status` is clean afterwards."""
+    clone = committed_copy(tmp_path / "clone")
+    cfg = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    for key in ("results", "logs", "reports"):  # the defaults, as config/config.yaml has them
+        del cfg[key]
+    cfg_file = tmp_path / "smoke-default-paths.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(clone / "Snakefile"),
+                          "--directory", str(clone), "--cores", "2", "--configfile", str(cfg_file)],
+                         capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    summary = tmp_path / "results" / "smoke" / "summary"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == "", status
+    # one line per job, no job's spec on the console
+    assert "--spec" not in res.stdout + res.stderr and '"arms"' not in res.stdout + res.stderr
+    assert (clone / "reports" / "reference" / "index.html").exists()
+    assert main(["compare", str(clone / "reports"), "--reference", str(clone / "results" / "summary")]) == 0
+    tmp_path = clone
+    summary = tmp_path / "results" / "summary"
     runs = pd.read_parquet(summary / "runs.parquet")
     assert set(runs["suite"]) == {"slides", "cs234"}
     assert len(runs) == 2 * 2 * 3 + 2 * 2  # slides: 2 variants x 2 dropouts x 3 seeds; cs234
     claims = pd.read_parquet(summary / "claims.parquet")
     assert len(claims) > 0
-    html = (tmp_path / "results" / "smoke" / "reports" / "index.html").read_text()
+    html = (tmp_path / "reports" / "index.html").read_text()
     assert "slides-speedup" in html
     # The job benchmarks reach the summary's compute table: one job per (suite, env), every arm.
     compute = pd.read_parquet(summary / "compute.parquet")
@@ -198,7 +239,7 @@ def test_smoke_config_runs_end_to_end(tmp_path):
     assert len(pd.read_parquet(summary / "gradstudy.parquet")) > 0
     assert 'id="gradient-study"' in html and 'id="exact-study"' in html
     # A second run has nothing to do.
-    again = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "smoke.yaml"))
+    again = snakemake(tmp_path, "-n", "--configfile", str(cfg_file))
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -213,7 +254,7 @@ def test_adding_seeds_runs_only_the_new_ones(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert seed0.stat().st_mtime_ns == before
     assert (tmp_path / "results/runs/tiny/CartPole-v1/vanilla/seed3/run.json").exists()
-    assert "block1" in res.stdout + res.stderr and "block0.done" not in _jobs_run(res)
+    assert "block 1:" in _jobs_run(res) and "block 0:" not in _jobs_run(res)
 
 
 @pytest.mark.slow
@@ -225,15 +266,17 @@ def test_adding_an_arm_reruns_the_job_and_trains_only_the_new_arm(tmp_path):
     cfg["suites"]["tiny"]["variants"] = ["vanilla", "rtg"]  # the job's spec changes
     res = snakemake(tmp_path, config=cfg)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "block0.done" in _jobs_run(res)
+    assert "train tiny CartPole-v1 block 0:" in _jobs_run(res)
     assert {p: p.stat().st_mtime_ns for p in (runs / "vanilla").rglob("*")} == before
     assert (runs / "rtg/seed1/run.json").exists()
     log = (tmp_path / "logs/train/tiny/CartPole-v1/block0.log").read_text()
-    assert "2 of 4 runs are complete" in log
+    assert "skipping 2 of 4 runs, complete with the same config" in log
 
 
 def _jobs_run(res):
-    return "\n".join(line for line in (res.stdout + res.stderr).splitlines() if "output:" in line)
+    """The console's line of each job run (its rule's `message:`)."""
+    return "\n".join(line for line in (res.stdout + res.stderr).splitlines()
+                     if re.match(r"Job \d+: ", line))
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ rule aggregate:
         f"{SUMMARY}/provenance.json",
     params:
         run_dirs=" ".join(all_run_dirs()),
+        n_runs=len(all_run_dirs()),
         gradstudy=f"--gradstudy {RESULTS}/gradstudy" if GRADSTUDY_ENVS else "",
         # the planned jobs' files only: a results directory may keep files of jobs that a
         # changed config no longer has (other blocks of seeds, an older layout)
@@ -19,6 +20,8 @@ rule aggregate:
             [f"{RESULTS}/benchmarks/train/{s}/{e}/block{b}.tsv" for s, e, b in TRAIN_JOBS]
             + [f"{RESULTS}/benchmarks/gradstudy/{env}.tsv" for env in GRADSTUDY_ENVS]),
         out=lambda wildcards, output: os.path.dirname(output[0]),
+    message:
+        "aggregate {params.n_runs} runs into {params.out}; log {log}"
     log:
         f"{LOGS}/aggregate.log",
     threads: 1
@@ -29,7 +32,7 @@ rule aggregate:
         runtime=30,
     shell:
         "pgbench aggregate {params.run_dirs} --benchmarks {params.benchmarks} {params.gradstudy}"
-        " --out {params.out} > {log} 2>&1"
+        " --out {params.out} --force > {log} 2>&1"
 
 
 rule claims:
@@ -39,6 +42,8 @@ rule claims:
         f"{SUMMARY}/claims.parquet",
     params:
         summary=lambda wildcards, input: os.path.dirname(input[0]),
+    message:
+        "claims of {params.summary}; log {log}"
     log:
         f"{LOGS}/claims.log",
     threads: 1

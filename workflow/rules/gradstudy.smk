@@ -9,6 +9,8 @@ rule gradstudy:
     params:
         args=gradstudy_args,
         out=lambda wildcards, output: os.path.dirname(output[0]),
+    message:
+        "gradient study on {wildcards.env}; log {log}"
     log:
         f"{LOGS}/gradstudy/{{env}}.log",
     benchmark:

@@ -1,0 +1,92 @@
+"""`pgbench digest` / `pgbench compare` (pgbench/digest.py): does a run reproduce the committed
+report? Runs byte-identical, verdicts equal, or a list of what differs."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
+
+from pgbench.cli import main
+from pgbench.digest import build_digest, compare_digests
+
+from synthetic import write_run_dir
+
+
+def digest(runs, claims):
+    return {"kind": "pgbench digest", "schema": 1, "provenance": {"cpu": "A", "packages": {"torch": "1"}},
+            "runs": [{"suite": "s", "env": "E", "arm": arm, "seed": seed, "config_hash": cfg,
+                      "episodes_sha256": sha} for arm, seed, cfg, sha in runs],
+            "claims": None if claims is None else [
+                {"claim_id": c, "suite": "s", "env": "E", "setting": setting, "verdict": v,
+                 "estimate": 1.0} for c, setting, v in claims]}
+
+
+REF = digest([("a", 0, "c1", "x0"), ("a", 1, "c1", "x1"), ("b", 0, "c2", "y0")],
+             [("speedup", "default", "reproduced"), ("speedup", "dropout=0.6", "inconclusive")])
+
+
+def test_the_same_digest_reproduces():
+    equal, lines = compare_digests(copy.deepcopy(REF), REF)
+    assert equal
+    assert lines == ["your run reproduces the committed report: 3 of 3 runs byte-identical, "
+                     "verdicts equal"]
+
+
+def test_every_kind_of_difference_is_listed():
+    mine = copy.deepcopy(REF)
+    mine["runs"][0]["episodes_sha256"] = "other"            # a, seed 0: episodes differ
+    mine["runs"][2]["config_hash"] = "c3"                   # b, seed 0: another config
+    del mine["runs"][1]                                     # a, seed 1: missing
+    mine["runs"].append({**REF["runs"][0], "seed": 7})      # a, seed 7: extra
+    mine["claims"][1]["verdict"] = "reproduced"
+    mine["provenance"]["cpu"] = "B"
+    equal, lines = compare_digests(mine, REF)
+    assert not equal
+    assert lines == [
+        "your run differs from the committed report: 0 of 3 runs byte-identical, 1 of 2 verdicts differ",
+        "  run s/E/a seed 1: in the reference, not in yours",
+        "  run s/E/a seed 7: in yours, not in the reference",
+        "  run s/E/b seed 0: another config (config_hash differs)",
+        "  run s/E/a seed 0: same config, episodes differ",
+        "  claim speedup [E, dropout=0.6]: inconclusive in the reference, reproduced in yours",
+        "  episodes are byte-identical only on the same CPU and package versions; these differ: cpu",
+    ]
+
+
+def test_runs_equal_but_no_claims_is_not_a_reproduction():
+    mine = copy.deepcopy(REF)
+    mine["claims"] = None
+    equal, lines = compare_digests(mine, REF)
+    assert not equal
+    assert lines[0].endswith("3 of 3 runs byte-identical, verdicts not compared (no claims table "
+                             "on your side)")
+
+
+def test_compare_from_the_command_line(tmp_path, capsys):
+    """A report directory's digest.json, a digest file and a summary directory all compare; the
+    exit code says whether they agree."""
+    for seed in (0, 1):
+        write_run_dir(tmp_path / "runs" / f"seed{seed}", [10.0 + seed, 20.0, 30.0], seed=seed)
+    summary = tmp_path / "summary"
+    assert main(["aggregate", str(tmp_path / "runs"), "--out", str(summary)]) == 0
+    assert main(["claims", str(summary)]) == 0
+    assert main(["digest", str(summary), "--out", str(tmp_path / "ref.json")]) == 0
+    document = json.loads((tmp_path / "ref.json").read_text())
+    assert document == json.loads(json.dumps(build_digest(summary)))
+    runs = pd.read_parquet(summary / "runs.parquet")
+    assert sorted(r["episodes_sha256"] for r in document["runs"]) == sorted(runs["episodes_sha256"])
+    capsys.readouterr()
+    assert main(["compare", str(summary), "--reference", str(tmp_path / "ref.json")]) == 0
+    assert capsys.readouterr().out.startswith(
+        "your run reproduces the committed report: 2 of 2 runs byte-identical, verdicts equal")
+    # one run retrained differently: its episodes change
+    write_run_dir(tmp_path / "runs" / "seed1", [11.0, 20.0, 31.0], seed=1)
+    assert main(["aggregate", str(tmp_path / "runs"), "--out", str(summary), "--force"]) == 0
+    assert main(["claims", str(summary)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(summary), "--reference", str(tmp_path / "ref.json")]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 2 runs byte-identical" in out and "seed 1: same config, episodes differ" in out
+    assert main(["compare", str(tmp_path / "nowhere"), "--reference", str(tmp_path / "ref.json")]) == 2
