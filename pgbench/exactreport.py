@@ -54,7 +54,7 @@ def exact_vs_sampled_figure(rows: pd.DataFrame, palette: Mapping[str, str]) -> F
         ax.axvline(1.0, color="#999999", linewidth=0.9, linestyle="--")
         if k > 1:
             ax.axvline(1 - 1 / k, color="#999999", linewidth=0.9, linestyle=":")
-        ax.set_title(f"K = {k} episode{'s' if k != 1 else ''} per batch", fontsize=9.5)
+        ax.set_title(f"K = {k} per batch", fontsize=9.5)
         ax.set_xlabel("E[g] · ∇J / |∇J|²")
     axes[0][0].set_yticks(range(len(estimators)), [figures.arm_label(e) for e in estimators])
     axes[0][0].set_ylim(len(estimators) - 0.5, -0.5)
