@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("pgbench.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
                "Monitor files) into run directories"),
     "gradstudy": ("pgbench.gradstudy", "measure bias and variance of gradient estimators"),
+    "compile": ("pgbench.warmup", "compile the compiled engine's kernels into Numba's cache"),
 }
 
 

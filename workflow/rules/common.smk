@@ -175,6 +175,15 @@ def train_spec(wildcards):
     return train_spec_path((wildcards.suite, wildcards.env, wildcards.block))
 
 
+def train_inputs(wildcards):
+    """The job's spec, and the compiled kernels when one of its arms runs `engine: numba`
+    (compiled once by `pgbench compile`, so that jobs started together do not each compile)."""
+    inputs = {"spec": train_spec(wildcards)}
+    if any(arm["overrides"].get("engine") == "numba" for arm in train_job(wildcards)["arms"]):
+        inputs["kernels"] = f"{RESULTS}/compiled-engine.ready"
+    return inputs
+
+
 def train_summary(wildcards):
     """One line for the console: what the job trains."""
     job = train_job(wildcards)

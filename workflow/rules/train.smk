@@ -7,9 +7,26 @@
 # file the workflow writes (common.smk); the job's log gets a progress line per finished run.
 
 
+rule compile_engine:
+    output:
+        f"{RESULTS}/compiled-engine.ready",
+    message:
+        "compile the compiled engine's kernels; log {log}"
+    log:
+        f"{LOGS}/compile_engine.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "pgbench compile > {log} 2>&1 && touch {output}"
+
+
 rule train:
     input:
-        spec=train_spec,
+        unpack(train_inputs),
     output:
         f"{RESULTS}/runs/{{suite}}/{{env}}/block{{block}}.done",
     params:
