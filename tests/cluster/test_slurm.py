@@ -197,4 +197,4 @@ def test_scancel_midway_then_rerun_completes(cluster, tmp_path):
     again = (short_run / "episodes.parquet").stat()
     assert (again.st_ino, again.st_mtime_ns) == (short_stat.st_ino, short_stat.st_mtime_ns)
     train_log = (workdir / paths["logs"] / "train" / "cancel" / "CartPole-v1" / "block0.log")
-    assert "1 of 2 runs are complete; skipping them" in train_log.read_text()
+    assert "skipping 1 of 2 runs, complete with the same" in train_log.read_text()
