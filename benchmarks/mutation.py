@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -34,6 +33,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from pgbench.provenance import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-m", "not slow and not browser"]
@@ -187,14 +188,6 @@ def run_target(name: str, target: Target, out: Path, seconds: float, children: i
     return result
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:
