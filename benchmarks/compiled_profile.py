@@ -1,6 +1,6 @@
 """Where a per-episode ``engine=numba`` run spends its time, phase by phase.
 
-Replays the per-episode driver (:class:`pgbench.compiled_reference.EpisodeRun`: one Python
+Replays the per-episode driver (:class:`pgbench.training.numba.reference.EpisodeRun`: one Python
 round trip per episode) with a clock around each phase: reset seeds (``integers`` on the
 seed's env generator), reset states (one ``PCG64(seed)`` per episode, as CartPoleEnv.reset),
 noise draws (``torch.rand`` per chunk), the rollout kernel, the update kernel, recording the
@@ -24,17 +24,20 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 import numpy as np
 import torch
+
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from slides_arms import slides_configs  # noqa: E402
 
-from pgbench import compiled  # noqa: E402
-from pgbench.compiled_reference import EpisodeRun  # noqa: E402
-from pgbench.rollout import noise_chunk_end  # noqa: E402
-from pgbench.train import provenance, record_episode, stop_reason, write_run  # noqa: E402
+from pgbench.core.provenance import provenance
+from pgbench.runs.log import record_episode, stop_reason
+from pgbench.runs.store import write_run  # noqa: E402
+from pgbench.training.numba import kernels
+from pgbench.training.numba.reference import EpisodeRun  # noqa: E402
+from pgbench.training.rollout import noise_chunk_end  # noqa: E402
 
 clock = time.perf_counter_ns
 
@@ -47,7 +50,7 @@ class ProfiledRun(EpisodeRun):
         self.spent = spent
 
     def run(self, progress=None):
-        from pgbench.envs import check_env_id
+        from pgbench.envs.registry import check_env_id
 
         threshold = check_env_id(self.cfg.env_id).reward_threshold
         log, spent, n = self.log, self.spent, self.n
@@ -69,7 +72,7 @@ class ProfiledRun(EpisodeRun):
                 u = torch.rand(t_end - t, n, self.uniforms, generator=self.noise_gen).numpy()
                 c = clock()
                 spent["noise (torch.rand per chunk)"] += c - b
-                t, live = compiled.rollout(
+                t, live = kernels.rollout(
                     self.W0, self.b0, self.W1, self.b1, self.act, self.state, self.steps,
                     self.alive, t, t_end, u, self.keep, self.scale, self.obs, self.actions,
                     self.drop, self.z, self.h, self.logits, self.lengths, self.terminated,

@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import platform
-import re
 import resource
 import subprocess
 import sys

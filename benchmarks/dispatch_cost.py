@@ -30,10 +30,10 @@ sys.path.insert(0, {here!r})
 import pgbench  # pins (or not) before torch and NumPy load
 import torch
 from dataclasses import replace
-from pgbench.config import make_config
-from pgbench.compiled import CompiledRun
-from pgbench.dispatch import configure_torch
-from pgbench.train import GroupTrainer
+from pgbench.rl.config import make_config
+from pgbench.training.numba.engine import CompiledRun
+from pgbench.core.dispatch import configure_torch
+from pgbench.training.group import GroupTrainer
 from slides_arms import slides_configs
 
 configure_torch(torch)

@@ -1,5 +1,5 @@
 """Fingerprints of engine=numba runs, to check that a change of the compiled engine keeps every
-number: each sample config is trained through ``pgbench.train.train_runs`` (as ``pgbench
+number: each sample config is trained through ``pgbench.training.runner.train_runs`` (as ``pgbench
 train-job`` does) and its ``episodes.parquet`` hashed byte for byte, with its update rows
 (every column but the wall time). Run it on two versions of the code and compare the files::
 
@@ -33,8 +33,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from slides_arms import slides_configs  # noqa: E402
 
-from pgbench.config import make_config  # noqa: E402
-from pgbench.train import RunRequest, train_runs  # noqa: E402
+from pgbench.rl.config import make_config  # noqa: E402
+from pgbench.training.runner import RunRequest, train_runs  # noqa: E402
 
 
 def sample(which: str = "full"):

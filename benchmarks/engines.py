@@ -5,8 +5,8 @@
   episode; rtg minus a running mean), one seed for ``--textbook-steps`` env steps;
 - *torch*: ``engine=torch``, every run of the sample as one group (as ``pgbench train-job``);
 - *numba, per episode*: ``engine=numba``'s per-episode driver
-  (:class:`pgbench.compiled_reference.EpisodeRun`, one Python round trip per episode);
-- *compiled*: ``engine=numba`` as it trains now (:class:`pgbench.compiled.CompiledRun`, the
+  (:class:`pgbench.training.numba.reference.EpisodeRun`, one Python round trip per episode);
+- *compiled*: ``engine=numba`` as it trains now (:class:`pgbench.training.numba.engine.CompiledRun`, the
   whole loop compiled, ``ROUNDS_PER_CALL`` rounds per call).
 
 The sample is the default slides suite's 8 arms (CartPole-v1, one episode per update, 4-128-2
@@ -32,17 +32,17 @@ import sys
 import time
 from pathlib import Path
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
-
 import torch
+
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from slides_arms import ARMS, slides_configs  # noqa: E402
 from throughput import textbook_reinforce  # noqa: E402
 
-from pgbench.compiled import CompiledRun  # noqa: E402
-from pgbench.compiled_reference import EpisodeRun  # noqa: E402
-from pgbench.train import GroupTrainer  # noqa: E402
+from pgbench.training.group import GroupTrainer  # noqa: E402
+from pgbench.training.numba.engine import CompiledRun  # noqa: E402
+from pgbench.training.numba.reference import EpisodeRun  # noqa: E402
 
 DRIVERS = {"numba, per episode": EpisodeRun, "compiled": CompiledRun}
 

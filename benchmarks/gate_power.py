@@ -13,7 +13,7 @@ How it works (docs/check.md, "How the gate was sized"):
 2. ``simulate``: repeat the gate many times. Each repetition draws, without replacement, N
    reference seeds from the unchanged pool and N current seeds from the condition's pool
    (for the unchanged condition, N further seeds disjoint from the reference's), and runs
-   :func:`pgbench.check.compare_group` with the gate's metric, margin and alpha. The detection
+   :func:`pgbench.check.gate.compare_group` with the gate's metric, margin and alpha. The detection
    rate is the share of repetitions called ``regression``; for the unchanged condition that share
    is the false-alarm rate. The "true effect" of a condition is the difference of its pool's
    mean from the unchanged pool's, relative to the latter (the whole pools, not a draw).
@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pgbench.aggregate import final_return, mean_return
-from pgbench.check import compare_group
-from pgbench.config import make_config
-from pgbench.io import write_parquet_atomic
+from pgbench.analysis.runs import final_return, mean_return
+from pgbench.check.gate import compare_group
+from pgbench.core.io import write_parquet_atomic
+from pgbench.rl.config import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL_SEED0 = 100_000
@@ -73,7 +73,7 @@ def condition_config(base, overrides: dict):
 
 
 def train_pool(cfg, seeds: list[int]) -> list[dict]:
-    from pgbench.compiled import CompiledRun
+    from pgbench.training.numba.engine import CompiledRun
 
     rows = []
     for seed in seeds:

@@ -7,9 +7,9 @@ settings, seed 0; episodes of ~20 and a few hundred steps). Per-episode gradient
 
   (a) loop     a loop over episodes: one forward pass each, one ``torch.autograd.grad`` per
                weighting through it (the plain way);
-  (b) vmap     ``pgbench.gradstudy.weighted_episode_grads``: ``torch.func.vjp`` + ``vmap`` over
+  (b) vmap     ``pgbench.gradstudy.terms.weighted_episode_grads``: ``torch.func.vjp`` + ``vmap`` over
                episodes and weightings, episodes chunked by length;
-  (c) gradients ``pgbench.gradients.per_episode_grads`` (``vmap(grad)``, one weighting, padded
+  (c) gradients ``pgbench.rl.gradients.per_episode_grads`` (``vmap(grad)``, one weighting, padded
                to the env's step limit as the trainer's batches are).
 
 for 1 weighting (the score) and for the 4 weightings the study uses per pool (score,
@@ -38,17 +38,19 @@ import sys
 import tempfile
 import time
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
-
 import numpy as np
 import torch
 
-from pgbench import gradstudy as gs
-from pgbench.config import make_config
-from pgbench.gradients import per_episode_grads
-from pgbench.policies import log_prob_and_entropy
-from pgbench.rollout import Collector
-from pgbench.train import policy_spec
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+from pgbench.core import seeding
+from pgbench.gradstudy import cli, snapshots
+from pgbench.gradstudy import terms as gterms
+from pgbench.rl import estimators
+from pgbench.rl.config import make_config
+from pgbench.rl.gradients import per_episode_grads
+from pgbench.rl.policies import log_prob_and_entropy
+from pgbench.training.rollout import Collector
+from pgbench.training.specs import policy_spec
 
 ENV_ID = "CartPole-v1"
 EPISODES = 64
@@ -79,9 +81,9 @@ def timed(fn):
 
 
 def part1(repeats: int) -> list[dict]:
-    cfg = make_config(gs.DEFAULT_VARIANT, {"env_id": ENV_ID, **gs.DEFAULT_TRAIN_SETTINGS})
+    cfg = make_config(cli.DEFAULT_VARIANT, {"env_id": ENV_ID, **cli.DEFAULT_TRAIN_SETTINGS})
     spec = policy_spec(cfg)
-    snaps, _ = gs.take_snapshots(cfg, 0, {"init": None, "q75": 0.75})
+    snaps, _ = snapshots.take_snapshots(cfg, 0, {"init": None, "q75": 0.75})
     rows = []
     for name, snap in snaps.items():
         rows += time_snapshot(name, snap.params, spec, repeats)
@@ -89,23 +91,23 @@ def part1(repeats: int) -> list[dict]:
 
 
 def time_snapshot(name, params, spec, repeats: int) -> list[dict]:
-    streams = gs.snapshot_streams(0, "benchmark")
+    streams = seeding.snapshot_streams(0, "benchmark")
     collector = Collector(ENV_ID, spec, EPISODES, {"env": [streams["pool_env"]],
                                                         "noise": [streams["pool_noise"]]})
     try:
         full = collector.collect_round(params)  # padded to the step limit
     finally:
         collector.close()
-    batch = gs.trim(full, EPISODES)
+    batch = gterms.trim(full, EPISODES)
     lengths = batch.lengths[0]
     print(f"snapshot {name}: {EPISODES} episodes, lengths {lengths.min()}-{lengths.max()} "
           f"(mean {lengths.mean():.0f}), {lengths.sum()} steps; policy "
           f"{spec.obs_dim}-{'-'.join(map(str, spec.hidden))}-{spec.act_dim}", file=sys.stderr)
 
     mask = batch.mask[0]
-    rtg = gs.est.reward_to_go(batch.rewards[0], mask, 1.0)
-    four = np.stack([mask.astype(float), rtg, gs.leave_one_out_time_baseline(rtg, mask, 4),
-                     gs.leave_one_out_time_baseline(rtg, mask, 16)], axis=1)
+    rtg = estimators.reward_to_go(batch.rewards[0], mask, 1.0)
+    four = np.stack([mask.astype(float), rtg, gterms.leave_one_out_time_baseline(rtg, mask, 4),
+                     gterms.leave_one_out_time_baseline(rtg, mask, 16)], axis=1)
     weightings = {1: torch.from_numpy(four[:, :1]).float(), 4: torch.from_numpy(four).float()}
     obs, actions = batch.obs[0], batch.actions[0]
     full_mask = torch.from_numpy(full.mask).float()
@@ -113,7 +115,7 @@ def time_snapshot(name, params, spec, repeats: int) -> list[dict]:
     arms = {}
     for w in weightings:
         arms[(w, "loop")] = lambda w=w: loop_grads(params, spec, obs, actions, weightings[w])
-        arms[(w, "vmap")] = lambda w=w: gs.weighted_episode_grads(params, spec, obs, actions,
+        arms[(w, "vmap")] = lambda w=w: gterms.weighted_episode_grads(params, spec, obs, actions,
                                                                   weightings[w])
     arms[(1, "gradients")] = lambda: per_episode_grads(params, spec, full, full_mask)[0][:, None]
     for fn in arms.values():  # warm-up: torch.func traces on first use

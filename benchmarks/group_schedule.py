@@ -20,12 +20,11 @@ import platform
 import statistics
 import time
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
-
 import torch
-
-import pgbench.train as train
 from slides_arms import ARMS, slides_configs
+
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+import pgbench.training.group as train
 
 CHOICES = [(0.25, 1.0), (0.5, 0.5), (1.0, 0.5), (0.5, 1.0)]  # (WAIT_FRACTION, READY_SHARE)
 

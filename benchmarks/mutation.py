@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pgbench.provenance import cpu_model
+from pgbench.core.provenance import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-m", "not slow and not browser"]
@@ -51,33 +51,44 @@ class Target:
 
 
 # In the order to run them when time is short: the maths first.
+_TRAIN_MATHS_TESTS = ("tests/test_planted_bugs.py",
+                      "tests/test_train.py::test_stacked_adam_counts_each_seeds_steps",
+                      "tests/test_train.py::test_stacked_adam_matches_torch_adam",
+                      "tests/test_train.py::test_update_passes_give_each_seed_its_own_block_widths",
+                      "tests/test_stopping_rules.py")
 TARGETS: dict[str, Target] = {
-    "estimators": Target("pgbench/estimators.py",
+    "estimators": Target("pgbench/rl/estimators.py",
                          ("tests/test_estimators.py", "tests/test_planted_bugs.py")),
-    # train.py is large: mutate its maths (advantages, losses, stopping rules, Adam), not its
-    # loop plumbing, which the whole-run tests (slow) cover.
-    "train-maths": Target(
-        "pgbench/train.py",
-        ("tests/test_planted_bugs.py",
-         "tests/test_train.py::test_stacked_adam_counts_each_seeds_steps",
-         "tests/test_train.py::test_stacked_adam_matches_torch_adam",
-         "tests/test_train.py::test_update_passes_give_each_seed_its_own_block_widths",
-         "tests/test_stopping_rules.py"),
-        ("x_record_episode__mutmut_*", "x_stop_reason__mutmut_*", "x_advantages__mutmut_*",
-         "x_policy_loss__mutmut_*", "x_block_widths__mutmut_*",
-         "xǁStackedAdamǁstep__mutmut_*", "xǁStackedAdamǁ_corrections__mutmut_*"),
-        note="advantages, policy_loss, record_episode, stop_reason, block_widths, StackedAdam"),
+    # the training maths (advantages, losses, stopping rules, Adam), not the loop plumbing,
+    # which the whole-run tests (slow) cover
+    "update-maths": Target(
+        "pgbench/training/update.py", _TRAIN_MATHS_TESTS,
+        ("x_advantages__mutmut_*", "x_policy_loss__mutmut_*", "x_block_widths__mutmut_*"),
+        note="advantages, policy_loss, block_widths"),
+    "run-log": Target("pgbench/runs/log.py", _TRAIN_MATHS_TESTS,
+                      ("x_record_episode__mutmut_*", "x_stop_reason__mutmut_*"),
+                      note="record_episode, stop_reason"),
+    "optim": Target("pgbench/training/optim.py", _TRAIN_MATHS_TESTS,
+                    ("xǁStackedAdamǁstep__mutmut_*", "xǁStackedAdamǁ_corrections__mutmut_*"),
+                    note="StackedAdam"),
     "train-update": Target(
-        "pgbench/train.py",
+        "pgbench/training/group.py",
         ("tests/test_planted_bugs.py::test_torch_update_with_dropout_equals_a_plain_per_step_loop",),
         ("xǁGroupTrainerǁupdate__mutmut_*",),
         note="GroupTrainer.update against the plain per-step loop (REINFORCE with dropout)"),
-    "stats": Target("pgbench/stats.py", ("tests/test_stats.py",)),
-    "claims": Target("pgbench/claims.py", ("tests/test_claims.py",)),
-    "check": Target("pgbench/check.py", ("tests/test_check.py",)),
-    "gradstudy": Target("pgbench/gradstudy.py",
-                        ("tests/test_gradstudy.py", "tests/test_policy_gradient.py")),
-    "gradclaims": Target("pgbench/gradclaims.py", ("tests/test_gradstudy.py",)),
+    "stats-metrics": Target("pgbench/stats/metrics.py", ("tests/test_stats.py",)),
+    "stats-bootstrap": Target("pgbench/stats/bootstrap.py", ("tests/test_stats.py",)),
+    "stats-survival": Target("pgbench/stats/survival.py", ("tests/test_stats.py",)),
+    "claims-model": Target("pgbench/claims/model.py", ("tests/test_claims.py",)),
+    "claims-evaluate": Target("pgbench/claims/evaluate.py", ("tests/test_claims.py",)),
+    "claims-run-statistics": Target("pgbench/claims/run_statistics.py",
+                                    ("tests/test_claims.py", "tests/test_claim_verdicts.py")),
+    "check-gate": Target("pgbench/check/gate.py", ("tests/test_check.py",)),
+    "gradstudy-terms": Target("pgbench/gradstudy/terms.py",
+                              ("tests/test_gradstudy.py", "tests/test_policy_gradient.py")),
+    "gradstudy-batches": Target("pgbench/gradstudy/batches.py",
+                                ("tests/test_gradstudy.py", "tests/test_policy_gradient.py")),
+    "gradient-statistics": Target("pgbench/claims/gradient_statistics.py", ("tests/test_gradstudy.py",)),
 }
 
 #: mutmut exit codes -> status (mutmut/stats.py); "killed" and "timeout" count as caught.

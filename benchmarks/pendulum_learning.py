@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 import pandas as pd
-
-from pgbench.config import make_config
-from pgbench.train import train_group
 from solve_rates import pass_count
+
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+from pgbench.rl.config import make_config
+from pgbench.training.runner import train_group
 
 CONFIG = {"env_id": "InvertedPendulum-v5", "steps_per_update": 2000, "episodes_per_update": 0,
           "total_steps": 60_000, "lr": 1e-2, "hidden": (64,), "gamma": 0.99}

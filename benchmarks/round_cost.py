@@ -22,13 +22,12 @@ import platform
 import statistics
 import time
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
-
 import numpy as np
 import torch
 
-from pgbench.config import make_config
-from pgbench.train import GroupTrainer
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+from pgbench.rl.config import make_config
+from pgbench.training.group import GroupTrainer
 
 CASES = [(policy, S, dropout) for policy in ("collapsed", "fresh") for S in (1, 14, 20)
          for dropout in (0.0, 0.6)]
@@ -75,7 +74,6 @@ def main() -> None:
         order = CASES[r % len(CASES):] + CASES[:r % len(CASES)]
         for case in order:
             results[case].append(time_case(*case, args.rounds))
-    import pgbench
 
     print(f"# {pgbench.__file__}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
           f"{args.rounds} rounds x {args.repeats} repeats")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pgbench.config import TrainConfig, make_config
+from pgbench.rl.config import TrainConfig, make_config
 
 ARMS = [("vanilla", {"dropout": 0.0}), ("vanilla", {"dropout": 0.6}), ("rtg", {"dropout": 0.6}),
         ("baseline", {"dropout": 0.6}),

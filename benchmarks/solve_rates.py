@@ -18,11 +18,11 @@ import json
 import time
 from dataclasses import replace
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 from scipy import stats
 
-from pgbench.compiled import CompiledRun
-from pgbench.config import make_config
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+from pgbench.rl.config import make_config
+from pgbench.training.numba.engine import CompiledRun
 
 
 def pass_count(solved: int, seeds: int, n: int, risk: float = 1e-3) -> tuple[float, int]:

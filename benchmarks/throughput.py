@@ -31,16 +31,15 @@ import statistics
 import time
 from dataclasses import dataclass
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
-
 import gymnasium as gym
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
-from pgbench.config import make_config
-from pgbench.train import GroupTrainer
+import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+from pgbench.rl.config import make_config
+from pgbench.training.group import GroupTrainer
 
 ENV_ID = "CartPole-v1"
 HIDDEN = 128

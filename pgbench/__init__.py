@@ -1,7 +1,7 @@
 """pgbench: a reproducible benchmark and report generator for policy-gradient methods."""
 
 # First, before torch or NumPy can load: fix which CPU kernels they will use (dispatch.py).
-from pgbench import dispatch as _dispatch
+from pgbench.core import dispatch as _dispatch
 
 _dispatch.pin()
 

@@ -11,26 +11,26 @@ import argparse
 import importlib
 import sys
 
-from pgbench.errors import UserError
+from pgbench.core.errors import UserError
 
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "variants": ("pgbench.variants", "list the registered estimator variants"),
-    "train": ("pgbench.train", "train one (env, variant, seed) or a group of seeds"),
-    "train-job": ("pgbench.trainjob", "train every arm of a (suite, env) for a block of seeds "
+    "variants": ("pgbench.rl.variants", "list the registered estimator variants"),
+    "train": ("pgbench.training.cli", "train one (env, variant, seed) or a group of seeds"),
+    "train-job": ("pgbench.training.job", "train every arm of a (suite, env) for a block of seeds "
                   "(the pipeline's training job)"),
-    "aggregate": ("pgbench.aggregate", "turn run directories into tidy summary tables"),
-    "claims": ("pgbench.claims", "evaluate the sources' claims on a summary"),
-    "report": ("pgbench.report", "render reports/index.html and reports/README.md (and digest.json)"),
-    "reference": ("pgbench.check", "write a reference of final returns for `pgbench check`"),
-    "digest": ("pgbench.digest", "write a summary's digest: every run's episodes hash and verdict"),
-    "compare": ("pgbench.digest", "does your run reproduce the committed report? (runs "
+    "aggregate": ("pgbench.analysis.aggregate", "turn run directories into tidy summary tables"),
+    "claims": ("pgbench.claims.cli", "evaluate the sources' claims on a summary"),
+    "report": ("pgbench.report.build", "render reports/index.html and reports/README.md (and digest.json)"),
+    "reference": ("pgbench.check.cli", "write a reference of final returns for `pgbench check`"),
+    "digest": ("pgbench.report.digest", "write a summary's digest: every run's episodes hash and verdict"),
+    "compare": ("pgbench.report.digest", "does your run reproduce the committed report? (runs "
                 "byte-identical, verdicts equal)"),
-    "check": ("pgbench.check", "statistical regression gate on final returns"),
-    "import": ("pgbench.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
+    "check": ("pgbench.check.cli", "statistical regression gate on final returns"),
+    "import": ("pgbench.runs.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
                "Monitor files) into run directories"),
-    "gradstudy": ("pgbench.gradstudy", "measure bias and variance of gradient estimators"),
-    "compile": ("pgbench.warmup", "compile the compiled engine's kernels into Numba's cache"),
+    "gradstudy": ("pgbench.gradstudy.cli", "measure bias and variance of gradient estimators"),
+    "compile": ("pgbench.training.warmup", "compile the compiled engine's kernels into Numba's cache"),
 }
 
 

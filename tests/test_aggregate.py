@@ -9,12 +9,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
-from pgbench import aggregate
-from pgbench.aggregate import SkippedRunWarning, aggregate_runs
-from pgbench.cli import main
-from pgbench.errors import UserError
 from synthetic import running_rewards, write_run_dir
+
+from pgbench.analysis import curves, runs
+from pgbench.analysis.aggregate import aggregate_runs
+from pgbench.analysis.runs import SkippedRunWarning
+from pgbench.cli import main
+from pgbench.core import contracts
+from pgbench.core.errors import UserError
 
 
 def _quiet(run_dirs, **kw):
@@ -89,7 +91,7 @@ def test_runs_table_has_the_contract_columns_and_types(tmp_path):
                   setting={"dropout": "0.6", "baseline": "whiten"}, elapsed_s=4.0, cpu_s=3.0)
     tables = aggregate_runs([tmp_path])
     runs = tables["runs"]
-    assert list(runs.columns) == list(aggregate.RUNS_COLUMNS)
+    assert list(runs.columns) == list(contracts.RUNS_COLUMNS)
     row = runs.iloc[0]
     assert row["setting"] == "baseline=whiten, dropout=0.6"
     assert row["arm"] == "rtg_baseline__baseline=whiten__dropout=0.6"
@@ -98,7 +100,7 @@ def test_runs_table_has_the_contract_columns_and_types(tmp_path):
     assert len(row["episodes_sha256"]) == 64
     assert json.loads(row["packages"])["numpy"] == np.__version__
     assert runs["seed"].dtype == np.int64 and runs["censored"].dtype == bool
-    assert list(tables["compute"].columns) == list(aggregate.COMPUTE_COLUMNS)
+    assert list(tables["compute"].columns) == list(contracts.COMPUTE_COLUMNS)
     assert tables["compute"].empty
 
 
@@ -112,7 +114,7 @@ def test_curves_interpolation_by_hand(tmp_path):
                   stop_reason="solved")
     write_run_dir(tmp_path / "C", [1.0] * 12, lengths=[10] * 11 + [89], seed=2)
     curves = aggregate_runs([tmp_path])["curves"]
-    assert list(curves.columns) == list(aggregate.CURVES_COLUMNS)
+    assert list(curves.columns) == list(contracts.CURVES_COLUMNS)
     grid = np.arange(200)
     for seed in (0, 1, 2):
         assert np.array_equal(curves.loc[curves["seed"] == seed, "env_steps"].to_numpy(), grid)
@@ -135,7 +137,7 @@ def test_curves_interpolation_by_hand(tmp_path):
 
 
 def test_curve_window_is_the_ten_latest_episodes():
-    values, carried = aggregate.learning_curve(np.arange(1, 13) * 10, np.arange(1.0, 13.0),
+    values, carried = curves.learning_curve(np.arange(1, 13) * 10, np.arange(1.0, 13.0),
                                                np.array([0, 10, 55, 120]), carry_forward=False)
     # at 120 all 12 episodes are done: mean of returns 3..12 = 7.5; at 55: mean of 1..5 = 3
     np.testing.assert_array_equal(values, [np.nan, 1.0, 3.0, 7.5])
@@ -145,11 +147,11 @@ def test_curve_window_is_the_ten_latest_episodes():
 def test_plain_rule_needs_a_full_window_of_100_episodes():
     steps = np.arange(1, 201) * 500
     # 99 perfect episodes are not enough: a partial window would "solve" at the first one
-    assert aggregate.plain_rule_crossing(np.full(99, 500.0), steps[:99], 475.0) == (49500.0, 99.0, True)
-    assert aggregate.plain_rule_crossing(np.full(100, 500.0), steps[:100], 475.0) == (50000.0, 100.0, False)
+    assert runs.plain_rule_crossing(np.full(99, 500.0), steps[:99], 475.0) == (49500.0, 99.0, True)
+    assert runs.plain_rule_crossing(np.full(100, 500.0), steps[:100], 475.0) == (50000.0, 100.0, False)
     # a mean of exactly the threshold counts: 95 x 500 + 5 x 0 = 100 x 475
     returns = np.array([0.0] * 5 + [500.0] * 95)
-    assert aggregate.plain_rule_crossing(returns, steps[:100], 475.0)[2] is False
+    assert runs.plain_rule_crossing(returns, steps[:100], 475.0)[2] is False
 
 
 def test_incomplete_and_partial_run_dirs_are_skipped_with_a_warning(tmp_path):
@@ -211,7 +213,7 @@ def test_compute_table_from_benchmark_files(tmp_path):
     (tmp_path / "benchmarks" / "gradstudy" / "CartPole-v1.tsv").write_text(
         BENCH_HEADER + "3.0\t0:00:03\t90\t1\t1\t1\t0\t0\t50\t2.9\n")
     compute = _quiet([tmp_path / "runs"], benchmarks=tmp_path / "benchmarks")["compute"]
-    assert list(compute.columns) == list(aggregate.COMPUTE_COLUMNS)
+    assert list(compute.columns) == list(contracts.COMPUTE_COLUMNS)
     assert compute.loc[compute["rule"] == "gradstudy", "env"].tolist() == ["CartPole-v1"]
     train = compute[compute["rule"] == "train"].set_index("seeds")
     assert sorted(train.index) == ["0,1", "2,3"]

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgbench import check
+from pgbench.check import compare, gate
 from pgbench.cli import main
-from pgbench.fingerprint import platform_fingerprint
+from pgbench.core.fingerprint import platform_fingerprint
 
 PACKAGES = {"numpy": "2.4.6", "torch": "2.13.0"}
 DISPATCH = {"aten_cpu_capability": "avx2", "mkl_cbwr": "AVX2", "threads": 1}
@@ -80,7 +80,7 @@ def verdicts(reps: int, n: int, *, drop: float, sd: float = 20.0, mean: float = 
     for rep in range(reps):
         ref = data.normal(mean, sd, m or n)
         cur = data.normal(mean - drop, sd, n)
-        result = check.compare_group(ref, cur, np.random.default_rng(rep), alpha=0.05,
+        result = gate.compare_group(ref, cur, np.random.default_rng(rep), alpha=0.05,
                                      min_effect=0.1, statistic=statistic)
         counts[result.verdict] += 1
     return counts
@@ -89,48 +89,48 @@ def verdicts(reps: int, n: int, *, drop: float, sd: float = 20.0, mean: float = 
 # ----------------------------------------------------------------------------- pure statistics
 
 def test_interquartile_mean_by_hand():
-    assert check.interquartile_mean(np.array([1.0, 2.0, 3.0, 100.0])) == 2.5
+    assert gate.interquartile_mean(np.array([1.0, 2.0, 3.0, 100.0])) == 2.5
     # 8 values sorted -50, 1, 2, 3, 4, 5, 6, 100: drop 2 each side, mean of 2, 3, 4, 5.
-    assert check.interquartile_mean(np.array([100, 1, 2, 3, 4, 5, 6, -50.0])) == 3.5
+    assert gate.interquartile_mean(np.array([100, 1, 2, 3, 4, 5, 6, -50.0])) == 3.5
     # Fewer than 4 seeds: nothing to trim.
-    assert check.interquartile_mean(np.array([1.0, 5.0])) == 3.0
-    batched = check.interquartile_mean(np.array([[1.0, 2.0, 3.0, 100.0], [0.0, 0.0, 4.0, 4.0]]))
+    assert gate.interquartile_mean(np.array([1.0, 5.0])) == 3.0
+    batched = gate.interquartile_mean(np.array([[1.0, 2.0, 3.0, 100.0], [0.0, 0.0, 4.0, 4.0]]))
     np.testing.assert_array_equal(batched, [2.5, 2.0])
 
 
 def test_margin_is_fraction_of_reference_magnitude():
-    assert check.margin(np.array([190.0, 210.0]), "mean", 0.1) == pytest.approx(20.0)
-    assert check.margin(np.array([-190.0, -210.0]), "mean", 0.1) == pytest.approx(20.0)
-    assert check.margin(np.array([1.0, 2.0, 3.0, 100.0]), "iqm", 0.5) == pytest.approx(1.25)
+    assert gate.margin(np.array([190.0, 210.0]), "mean", 0.1) == pytest.approx(20.0)
+    assert gate.margin(np.array([-190.0, -210.0]), "mean", 0.1) == pytest.approx(20.0)
+    assert gate.margin(np.array([1.0, 2.0, 3.0, 100.0]), "iqm", 0.5) == pytest.approx(1.25)
 
 
 def test_permutation_pvalues_exact_by_hand():
     # Pooled [1, 2, 3, 4]; the observed split (cur = {3, 4}) has the largest T of the 6 splits.
-    p_worse, p_not_worse = check.shift_permutation_pvalues(
+    p_worse, p_not_worse = gate.shift_permutation_pvalues(
         np.array([1.0, 2.0]), np.array([3.0, 4.0]), 0.0, "mean", np.random.default_rng(0))
     assert p_not_worse == pytest.approx(1 / 6)
     assert p_worse == pytest.approx(1.0)
     # Shifting cur by 10 changes nothing about the ranks: still the extreme split.
-    p_worse, _ = check.shift_permutation_pvalues(
+    p_worse, _ = gate.shift_permutation_pvalues(
         np.array([13.0, 14.0]), np.array([1.0, 2.0]), 10.0, "mean", np.random.default_rng(0))
     assert p_worse == pytest.approx(1 / 6)
-    assert check.smallest_pvalue(2, 2) == pytest.approx(1 / 6)
-    assert check.smallest_pvalue(3, 3) == pytest.approx(1 / 20)
+    assert gate.smallest_pvalue(2, 2) == pytest.approx(1 / 6)
+    assert gate.smallest_pvalue(3, 3) == pytest.approx(1 / 20)
 
 
 def test_permutation_monte_carlo_agrees_with_exact():
     ref, cur = normal_returns(1, 6), normal_returns(2, 6, mean=380.0)
-    exact = check.shift_permutation_pvalues(ref, cur, 10.0, "mean", np.random.default_rng(0))
-    sampled = check.shift_permutation_pvalues(ref, cur, 10.0, "mean", np.random.default_rng(0),
+    exact = gate.shift_permutation_pvalues(ref, cur, 10.0, "mean", np.random.default_rng(0))
+    sampled = gate.shift_permutation_pvalues(ref, cur, 10.0, "mean", np.random.default_rng(0),
                                               max_exact=0, n_permutations=20_000)
     np.testing.assert_allclose(sampled, exact, atol=0.01)
 
 
 def test_bootstrap_interval_uses_the_generator_and_brackets_the_difference():
     ref, cur = normal_returns(1, 10), normal_returns(2, 10, mean=350.0)
-    a = check.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(3), confidence=0.9)
-    b = check.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(3), confidence=0.9)
-    c = check.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(4), confidence=0.9)
+    a = gate.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(3), confidence=0.9)
+    b = gate.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(3), confidence=0.9)
+    c = gate.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(4), confidence=0.9)
     assert a == b and a != c
     assert a[0] < cur.mean() - ref.mean() < a[1]
 
@@ -142,7 +142,7 @@ def test_bootstrap_interval_coverage_on_normal_data():
     covered = 0
     for rep in range(200):
         ref, cur = data.normal(100, 20, 30), data.normal(110, 20, 30)
-        low, high = check.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(rep),
+        low, high = gate.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(rep),
                                                   confidence=0.9, n_resamples=1000)
         covered += low < 10 < high
     assert 0.82 * 200 <= covered <= 0.96 * 200
@@ -151,29 +151,29 @@ def test_bootstrap_interval_coverage_on_normal_data():
 def test_compare_group_interval_has_confidence_one_minus_two_alpha():
     ref, cur = normal_returns(1, 8), normal_returns(2, 8, mean=390.0)
     for alpha in (0.05, 0.2):
-        result = check.compare_group(ref, cur, np.random.default_rng(5), alpha=alpha)
-        expected = check.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(5),
+        result = gate.compare_group(ref, cur, np.random.default_rng(5), alpha=alpha)
+        expected = gate.bootstrap_diff_interval(ref, cur, "mean", np.random.default_rng(5),
                                                  confidence=1 - 2 * alpha)
         assert (result.ci_low, result.ci_high) == expected
 
 
 def test_seeds_for_power_formula():
     # 2 * (z_0.95 + z_0.8)^2 = 2 * (1.6449 + 0.8416)^2 = 12.37 -> 13 seeds.
-    assert check.seeds_for_power(1.0, 1.0, 0.05) == 13
-    assert check.seeds_for_power(2.0, 1.0, 0.05) == math.ceil(4 * 12.365)
+    assert gate.seeds_for_power(1.0, 1.0, 0.05) == 13
+    assert gate.seeds_for_power(2.0, 1.0, 0.05) == math.ceil(4 * 12.365)
     # No spread: the permutation test still needs 3 seeds a side to reach p = 1/20.
-    assert check.seeds_for_power(0.0, 1.0, 0.05) == 3
-    assert math.isinf(check.seeds_for_power(1.0, 0.0, 0.05))
-    assert math.isnan(check.seeds_for_power(math.nan, 1.0, 0.05))
+    assert gate.seeds_for_power(0.0, 1.0, 0.05) == 3
+    assert math.isinf(gate.seeds_for_power(1.0, 0.0, 0.05))
+    assert math.isnan(gate.seeds_for_power(math.nan, 1.0, 0.05))
 
 
 def test_effective_sd_of_iqm_is_wider_than_sd_for_normal_data():
     x = np.random.default_rng(0).normal(0, 1, 4000)
-    assert check.effective_sd(x, "mean") == pytest.approx(1.0, abs=0.05)
+    assert gate.effective_sd(x, "mean") == pytest.approx(1.0, abs=0.05)
     # At the standard normal, q = 0.6745 is the quartile and the 25%-winsorized variance is
     # (2 Phi(q) - 1) - 2 q phi(q) + 2 * 0.25 * q^2 = 0.0713 + 0.2275 = 0.2988; divided by
     # (1 - 2 * 0.25)^2 that is 1.195, so the trimmed mean's error is 1.093 sd / sqrt(n).
-    assert check.effective_sd(x, "iqm") == pytest.approx(1.093, abs=0.04)
+    assert gate.effective_sd(x, "iqm") == pytest.approx(1.093, abs=0.04)
 
 
 # ------------------------------------------------------------------- decision rule, simulated
@@ -203,7 +203,7 @@ def test_two_seeds_are_inconclusive_never_regression():
     assert verdicts(100, 2, drop=0.0, sd=40.0) == Counter(inconclusive=100)
     # Even an obvious drop: with 2 seeds a side no permutation p-value can reach alpha.
     assert verdicts(30, 2, drop=200.0, sd=40.0) == Counter(inconclusive=30)
-    result = check.compare_group([400.0, 410.0], [100.0, 90.0], np.random.default_rng(0))
+    result = gate.compare_group([400.0, 410.0], [100.0, 90.0], np.random.default_rng(0))
     assert "too few seeds" in result.note
 
 
@@ -214,7 +214,7 @@ def test_iqm_statistic_follows_the_same_rule():
 
 def test_power_prediction_holds():
     sd, mean = 60.0, 400.0
-    n = int(check.seeds_for_power(sd, 0.1 * mean, 0.05))
+    n = int(gate.seeds_for_power(sd, 0.1 * mean, 0.05))
     unchanged = verdicts(100, n, drop=0.0, sd=sd, mean=mean)
     doubled = verdicts(100, n, drop=0.2 * mean, sd=sd, mean=mean)
     # Designed for 80%: an unchanged method passes, a drop of twice the margin is flagged.
@@ -223,7 +223,7 @@ def test_power_prediction_holds():
 
 
 def test_zero_spread_solved_runs_pass():
-    result = check.compare_group(np.full(5, 500.0), np.full(5, 500.0), np.random.default_rng(0))
+    result = gate.compare_group(np.full(5, 500.0), np.full(5, 500.0), np.random.default_rng(0))
     assert result.verdict == "pass"
     assert (result.ci_low, result.ci_high) == (0.0, 0.0)
 
@@ -232,14 +232,14 @@ def test_identity_difference_reasons():
     base = pd.DataFrame({"seed": [0, 1], "config_hash": ["a", "a"],
                          "packages": [json.dumps(PACKAGES, sort_keys=True)] * 2,
                          "episodes_sha256": ["x", "y"]})
-    assert check.identity_difference(base, base.copy()) == ""
+    assert compare.identity_difference(base, base.copy()) == ""
     newer = base.assign(packages=json.dumps({**PACKAGES, "torch": "2.14.0"}, sort_keys=True))
-    assert "torch 2.13.0->2.14.0" in check.identity_difference(base, newer)
-    assert "config changed" in check.identity_difference(base, base.assign(config_hash="b"))
+    assert "torch 2.13.0->2.14.0" in compare.identity_difference(base, newer)
+    assert "config changed" in compare.identity_difference(base, base.assign(config_hash="b"))
     nondeterministic = base.assign(episodes_sha256=["x", "z"])
-    assert "episodes differ for seeds [1]" in check.identity_difference(base, nondeterministic)
-    assert check.identity_difference(base, base.assign(seed=[0, 2])) == "other seeds"
-    both = check.identity_difference(base, newer.assign(seed=[5, 6]))
+    assert "episodes differ for seeds [1]" in compare.identity_difference(base, nondeterministic)
+    assert compare.identity_difference(base, base.assign(seed=[0, 2])) == "other seeds"
+    both = compare.identity_difference(base, newer.assign(seed=[5, 6]))
     assert "torch 2.13.0->2.14.0" in both and "other seeds" in both
 
 
@@ -519,16 +519,16 @@ def test_detect_makes_sized_seeds_pass_unchanged_code_and_catch_the_design_drop(
     # With n seeds both errors are about 20%: unchanged code passes (a 10% drop excluded) and
     # a 10% drop is called a regression about 80% of the time each; 200 seeded repetitions,
     # so a rate below 65% (5 binomial sd under 80%) means the rule is broken.
-    n = int(check.seeds_for_power(50.0, 32.0, 0.05))
+    n = int(gate.seeds_for_power(50.0, 32.0, 0.05))
     assert n == 31
     data = np.random.default_rng(7)
     passes = regressions = false_alarms = 0
     for rep in range(200):
         ref = data.normal(400.0, 50.0, n)
         rng = np.random.default_rng(rep)
-        same = check.compare_group(ref, data.normal(400.0, 50.0, n), rng, min_effect=0.02,
+        same = gate.compare_group(ref, data.normal(400.0, 50.0, n), rng, min_effect=0.02,
                                    detect=0.1)
-        worse = check.compare_group(ref, data.normal(360.0, 50.0, n), rng, min_effect=0.02,
+        worse = gate.compare_group(ref, data.normal(360.0, 50.0, n), rng, min_effect=0.02,
                                     detect=0.1)
         passes += same.verdict == "pass"
         regressions += worse.verdict == "regression"

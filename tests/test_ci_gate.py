@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgbench.aggregate import aggregate_runs
-from pgbench.config import make_config
-from pgbench.io import write_parquet_atomic
-from pgbench.train import train_group
+from pgbench.analysis.aggregate import aggregate_runs
+from pgbench.core.io import write_parquet_atomic
+from pgbench.rl.config import make_config
+from pgbench.training.runner import train_group
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reports" / "ci-reference.json"

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-
-from pgbench.claims import evaluate_claims, load_claims
-from pgbench.claimsummary import across_settings, claim_summary
 from synthetic import run_rows, write_summary
+
+from pgbench.claims.evaluate import evaluate_claims
+from pgbench.claims.model import load_claims
+from pgbench.claims.summary import across_settings, claim_summary
 
 K = 1000
 

@@ -10,13 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from pgbench import claims as claims_mod
-from pgbench.claims import (STATISTICS, ClaimContext, StatisticResult, evaluate_claims, load_claims,
-                            register_statistic, verdict)
-from pgbench.cli import main
-from pgbench.errors import UserError
 from synthetic import run_rows, write_summary
+
+from pgbench.claims.evaluate import evaluate_claims
+from pgbench.claims.model import load_claims
+from pgbench.claims.registry import (
+    STATISTICS,
+    ClaimContext,
+    StatisticResult,
+    register_statistic,
+    verdict,
+)
+from pgbench.cli import main
+from pgbench.core import contracts
+from pgbench.core.errors import UserError
 
 SOURCES = Path("/work/shared/sources")
 SPEEDUP = [c for c in load_claims() if c.id == "slides-speedup"]
@@ -285,8 +292,8 @@ def test_cli_writes_the_same_claims_table_twice(tmp_path, capsys):
     assert "slides-speedup" in out and "reproduced" in out
     assert main(["claims", str(summary), "--n-resamples", "500"]) == 0
     pd.testing.assert_frame_equal(first, pd.read_parquet(summary / "claims.parquet"))
-    assert list(first.columns) == list(claims_mod.CLAIMS_COLUMNS)
-    assert set(first["verdict"]) <= set(claims_mod.VERDICTS)
+    assert list(first.columns) == list(contracts.CLAIMS_COLUMNS)
+    assert set(first["verdict"]) <= set(contracts.VERDICTS)
     assert first["n_seeds"].dtype == np.int64
     # a different seed moves the bootstrap intervals a little, never the point estimates
     assert main(["claims", str(summary), "--n-resamples", "500", "--seed", "1"]) == 0

@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from pgbench import compiled
-from pgbench.config import ENGINES, make_config
-from pgbench.errors import UserError
-from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy
-from pgbench.rollout import Batch
-from pgbench.train import (GroupTrainer, RunRequest, advantages, is_complete, policy_loss,
-                           train_runs)
+from pgbench.core.errors import UserError
+from pgbench.rl import engines
+from pgbench.rl.config import ENGINES, make_config
+from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy
+from pgbench.runs.store import is_complete
+from pgbench.training.group import GroupTrainer
+from pgbench.training.numba import engine, kernels
+from pgbench.training.rollout import Batch
+from pgbench.training.runner import RunRequest, train_runs
+from pgbench.training.update import advantages, policy_loss
 
 
 def slides(variant="vanilla", **overrides):
@@ -37,8 +40,8 @@ def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
                               "normalize_advantages": normalize, "gamma": 0.9})
     for previous in (float("nan"), 3.5):  # the EMA baseline's state: none yet, then some
         want, _, want_state = advantages(cfg, batch, None, None, np.array([previous]))
-        got, got_state = compiled.advantages(lengths, compiled.RETURNS.index(returns),
-                                             compiled.BASELINES.index(baseline), 0.9, previous,
+        got, got_state = kernels.advantages(lengths, engines.NUMBA_RETURNS.index(returns),
+                                             engines.NUMBA_BASELINES.index(baseline), 0.9, previous,
                                              cfg.ema_weight, normalize)
         np.testing.assert_allclose(got, want[0, :, :got.shape[1]], rtol=1e-12, atol=1e-12)
         assert np.all(want[0, :, got.shape[1]:] == 0)
@@ -47,9 +50,9 @@ def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
 
 def test_rtg_by_hand():
     # three steps of reward 1, gamma 0.5: reward-to-go 1.75, 1.5, 1; the total return 1.75
-    adv, _ = compiled.advantages(np.array([3]), 1, 0, 0.5, float("nan"), 0.05, False)
+    adv, _ = kernels.advantages(np.array([3]), 1, 0, 0.5, float("nan"), 0.05, False)
     np.testing.assert_array_equal(adv, [[1.75, 1.5, 1.0]])
-    adv, _ = compiled.advantages(np.array([3]), 0, 0, 0.5, float("nan"), 0.05, False)
+    adv, _ = kernels.advantages(np.array([3]), 0, 0, 0.5, float("nan"), 0.05, False)
     np.testing.assert_array_equal(adv, [[1.75, 1.75, 1.75]])
 
 
@@ -83,15 +86,15 @@ def test_gradient_matches_autograd(activation, dropout):
 
     p = flat.numpy().copy()
     W0, b0, W1, b1 = p[:64].reshape(4, 16), p[64:80], p[80:112].reshape(16, 2), p[112:]
-    act = compiled.ACTIVATIONS.index(activation)
+    act = engines.NUMBA_ACTIVATIONS.index(activation)
     z, h = np.zeros((n, T, H), np.float32), np.zeros((n, T, H), np.float32)
     logits = np.zeros((n, T, 2), np.float32)
     for i in range(n):  # the activations the rollout keeps
         for t in range(T):
-            compiled.hidden_layer(W0, b0, obs[i, t], act, drop[i, t], dropout > 0, z[i, t], h[i, t])
-            compiled.logits_of(W1, b1, h[i, t], logits[i, t])
+            kernels.hidden_layer(W0, b0, obs[i, t], act, drop[i, t], dropout > 0, z[i, t], h[i, t])
+            kernels.logits_of(W1, b1, h[i, t], logits[i, t])
     grad = np.zeros(len(p))
-    got_loss, got_entropy = compiled.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
+    got_loss, got_entropy = kernels.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
                                               logits, lengths, adv, grad)
     np.testing.assert_allclose(grad, want.numpy(), rtol=1e-4, atol=1e-6)
     assert got_loss == pytest.approx(float(loss.detach()), rel=1e-5)
@@ -108,14 +111,14 @@ def test_adam_is_torch_adam():
         g = rng.normal(size=50)
         ref.grad = torch.from_numpy(g.astype(np.float32))
         opt.step()
-        compiled.adam(mine, m, v, g, np.float32(0.1), np.float32(0.999), np.float32(0.001),
+        kernels.adam(mine, m, v, g, np.float32(0.1), np.float32(0.999), np.float32(0.001),
                       np.float32(np.sqrt(1 - 0.999**t)), np.float32(-0.01 / (1 - 0.9**t)),
                       np.float32(1e-8))
     np.testing.assert_allclose(mine, ref.detach().numpy(), rtol=1e-6, atol=1e-8)
 
 
 def test_cartpole_is_gymnasiums():
-    compiled.check_cartpole.__wrapped__(episodes=32)  # raises on the first state that differs
+    engine.check_cartpole.__wrapped__(episodes=32)  # raises on the first state that differs
 
 
 @pytest.mark.parametrize("variant, overrides", [
@@ -129,7 +132,7 @@ def test_follows_the_torch_engine_while_no_action_flips(variant, overrides):
     only the network's rounding differs, so the first episodes are the same (every field), and
     the first updates agree to rounding."""
     cfg = slides(variant, total_steps=4000, **overrides)
-    ours = compiled.CompiledRun(cfg).run()
+    ours = engine.CompiledRun(cfg).run()
     theirs = GroupTrainer(replace(cfg, engine="torch")).run()[0]
     assert ours.episode_rows[:20] == theirs.episode_rows[:20]
     np.testing.assert_allclose([r[3:6] for r in ours.update_rows[:3]],
@@ -156,7 +159,7 @@ def test_long_episodes_and_time_limits_match_the_torch_engine(env_id, n, dropout
     cfg = slides("rtg", env_id=env_id, episodes_per_update=n, dropout=dropout, lr=1e-12,
                  hidden=[16], total_steps=3500)
     w = balancing_weights(16, 4, gain=2.0)
-    ours = compiled.CompiledRun(cfg)
+    ours = engine.CompiledRun(cfg)
     ours.flat[:] = w
     theirs = GroupTrainer(replace(cfg, engine="torch"))
     theirs.opt.flat[0] = torch.from_numpy(w)
@@ -168,19 +171,19 @@ def test_long_episodes_and_time_limits_match_the_torch_engine(env_id, n, dropout
 
 
 def test_same_seed_same_numbers_and_seeds_differ():
-    a, b = (compiled.CompiledRun(slides(total_steps=4000, dropout=0.6)).run() for _ in range(2))
+    a, b = (engine.CompiledRun(slides(total_steps=4000, dropout=0.6)).run() for _ in range(2))
     assert a.episode_rows == b.episode_rows
     assert [r[:6] for r in a.update_rows] == [r[:6] for r in b.update_rows]  # (7th: NaN)
-    c = compiled.CompiledRun(slides(total_steps=4000, dropout=0.6, seed=1)).run()
+    c = engine.CompiledRun(slides(total_steps=4000, dropout=0.6, seed=1)).run()
     assert c.episode_rows != a.episode_rows
 
 
 def test_stops_when_solved_or_at_the_budget():
-    log = compiled.CompiledRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
+    log = engine.CompiledRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
                                       stop_when_solved=True)).run()
     assert log.stop_reason == "solved" and log.solved is not None
     assert log.env_steps < 300_000
-    budget = compiled.CompiledRun(slides(total_steps=1000)).run()
+    budget = engine.CompiledRun(slides(total_steps=1000)).run()
     assert budget.stop_reason == "budget" and 1000 <= budget.env_steps < 1000 + 500
 
 
@@ -204,12 +207,12 @@ def test_bad_engine_name():
 
 
 def test_total_return_with_its_own_mean_is_refused_for_both_engines():
-    for engine in ENGINES:
+    for engine_name in ENGINES:
         with pytest.raises(UserError,
                            match="returns=total with normalize_advantages.*every advantage 0"):
-            make_config("vanilla", {"normalize_advantages": True, "engine": engine})
+            make_config("vanilla", {"normalize_advantages": True, "engine": engine_name})
         with pytest.raises(UserError, match="baseline=mean"):
-            make_config("vanilla", {"baseline": "mean", "engine": engine})
+            make_config("vanilla", {"baseline": "mean", "engine": engine_name})
     make_config("vanilla", {"baseline": "mean", "episodes_per_update": 2})  # a batch mean
 
 
@@ -222,13 +225,13 @@ def test_train_runs_sends_numba_runs_to_the_compiled_engine(tmp_path, monkeypatc
     cfg = slides("rtg", total_steps=2000)
     torch_cfg = replace(cfg, engine="torch", seed=1)
     compiled_seeds = []
-    original = compiled.CompiledRun.run
+    original = engine.CompiledRun.run
 
     def spy(self, progress=None):
         compiled_seeds.append(self.cfg.seed)
         return original(self, progress)
 
-    monkeypatch.setattr(compiled.CompiledRun, "run", spy)
+    monkeypatch.setattr(engine.CompiledRun, "run", spy)
     logs = train_runs([RunRequest(cfg, tmp_path / "a"), RunRequest(torch_cfg, tmp_path / "b")])
     assert [log.seed for log in logs] == [0, 1] and compiled_seeds == [0]
     info = json.loads((tmp_path / "a" / "run.json").read_text())

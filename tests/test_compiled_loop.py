@@ -1,5 +1,5 @@
 """engine=numba's compiled training loop against the per-episode driver it replaced
-(pgbench.compiled_reference.EpisodeRun: NumPy and torch draw the random numbers there, Python
+(pgbench.training.numba.reference.EpisodeRun: NumPy and torch draw the random numbers there, Python
 records each episode), and its compiled random streams against NumPy's and torch's."""
 
 import math
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from pgbench import compiled, compiled_random
-from pgbench.compiled_reference import EpisodeRun
-from pgbench.config import make_config
+from pgbench.rl.config import make_config
+from pgbench.training.numba import engine
+from pgbench.training.numba import streams as compiled_random
+from pgbench.training.numba.reference import EpisodeRun
 
 
 def slides(variant="vanilla", **overrides):
@@ -55,9 +56,9 @@ def test_noise_continues_across_chunks_as_torch_rand():
 def test_the_compiled_loop_gives_the_per_episode_drivers_numbers(variant, overrides, monkeypatch):
     """Every episode row, update row (but its wall time), solve point and the run's final
     state, over several compiled calls (few rounds per call)."""
-    monkeypatch.setattr(compiled, "ROUNDS_PER_CALL", 37)
+    monkeypatch.setattr(engine, "ROUNDS_PER_CALL", 37)
     cfg = slides(variant, **overrides)
-    ours, theirs = compiled.CompiledRun(cfg).run(), EpisodeRun(cfg).run()
+    ours, theirs = engine.CompiledRun(cfg).run(), EpisodeRun(cfg).run()
     assert state_of(ours) == state_of(theirs)
     if overrides.get("stop_when_solved"):
         assert ours.stop_reason == "solved" or overrides["total_steps"] < 100_000
@@ -67,12 +68,12 @@ def test_collapsed_policy_many_short_episodes():
     """A policy that always pushes left (~9-step episodes, as a collapsed seed): thousands of
     one-episode updates, across calls."""
     cfg = slides(dropout=0.6, total_steps=40_000)
-    ours, theirs = compiled.CompiledRun(cfg), EpisodeRun(cfg)
+    ours, theirs = engine.CompiledRun(cfg), EpisodeRun(cfg)
     for run in (ours, theirs):
         run.b1[:] = (20.0, -20.0)
     a, b = ours.run(), theirs.run()
     assert state_of(a) == state_of(b)
-    assert a.episodes > compiled.ROUNDS_PER_CALL and max(r[4] for r in a.episode_rows) < 15
+    assert a.episodes > engine.ROUNDS_PER_CALL and max(r[4] for r in a.episode_rows) < 15
 
 
 def test_no_fused_multiply_add():

@@ -7,11 +7,10 @@ import copy
 import json
 
 import pandas as pd
+from synthetic import write_run_dir
 
 from pgbench.cli import main
-from pgbench.digest import build_digest, compare_digests
-
-from synthetic import write_run_dir
+from pgbench.report.digest import build_digest, compare_digests
 
 
 def digest(runs, claims):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pgbench.dispatch import PINNED_ENV, fingerprint
+from pgbench.core.dispatch import PINNED_ENV, fingerprint
 
 #: the short trainings every combination runs: each engine, CartPole and InvertedPendulum,
 #: a critic, PPO (name -> (variant, settings))
@@ -43,8 +43,8 @@ import json, sys
 from pathlib import Path
 import pgbench
 from dataclasses import replace
-from pgbench.config import make_config
-from pgbench.train import RunRequest, train_runs
+from pgbench.rl.config import make_config
+from pgbench.training.runner import RunRequest, train_runs
 runs, out = json.loads(sys.argv[1]), Path(sys.argv[2])
 train_runs([RunRequest(replace(make_config(v, s), seed=3), out / name)
             for name, (v, s) in runs.items()])
@@ -119,8 +119,8 @@ def test_this_process_is_pinned():
 
 
 def test_a_run_records_its_dispatch(tmp_path):
-    from pgbench.config import make_config
-    from pgbench.train import train_group
+    from pgbench.rl.config import make_config
+    from pgbench.training.runner import train_group
 
     train_group(make_config("vanilla", {"total_steps": 300}), [0], [tmp_path / "run"])
     info = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pgbench import estimators as est
+from pgbench.rl import estimators as est
 
 # Two episodes in one batch: A has 3 steps and terminated; B has 2 steps and was truncated.
 REWARDS = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 0.0]])

@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 import torch
 
-from pgbench import exactgrad as xg
-from pgbench import exactstudy as xs
-from pgbench import gradstudy as gs
-from pgbench import tinymdp
-from pgbench.rollout import Batch
+from pgbench.gradstudy import exactstudy as xs
+from pgbench.gradstudy import study, tinymdp
+from pgbench.gradstudy import terms as gterms
+from pgbench.gradstudy.batches import batch_gradients
+from pgbench.training.rollout import Batch
 
 BANDIT = tinymdp.TabularMDP(name="bandit2", initial=(1.0,), transition=(((1.0,), (1.0,)),),
                             reward=((1.0, 0.0),), horizon=2)
@@ -68,7 +68,7 @@ HAND = {  # (estimator, K): (mean as a multiple of u, total variance)
 
 def test_exact_mode_matches_the_hand_values_on_a_two_step_mdp():
     params = uniform(BANDIT)
-    grad_j, exact = xs.exact_values(BANDIT, params, (1, 2), list(gs.ESTIMATORS), ema_weight=W)
+    grad_j, exact = xs.exact_values(BANDIT, params, (1, 2), list(gterms.ESTIMATORS), ema_weight=W)
     np.testing.assert_allclose(grad_j, U, atol=1e-12)
     assert tinymdp.exact_return(BANDIT, params) == pytest.approx(1.0)
     assert set(HAND) <= set(exact)
@@ -83,7 +83,7 @@ def test_closed_form_gradient_matches_finite_differences_of_the_return():
     mdp = tinymdp.TINY_MDPS["TwoStateChain"]
     params = mdp.policy_params(3)
     grad = tinymdp.exact_policy_gradient(mdp, params)
-    layout = gs.parameter_layout(params)
+    layout = gterms.parameter_layout(params)
     eps = 1e-2
     for name, sl in layout.items():
         for i in range(sl.stop - sl.start):
@@ -99,7 +99,7 @@ def test_bias_statements_hold_exactly_on_the_chain():
     """Unbiased estimators average to grad J; the slides' batch mean to (1 - 1/K) grad J."""
     mdp = tinymdp.TINY_MDPS["TwoStateChain"]
     params = mdp.policy_params(0)
-    grad_j, exact = xs.exact_values(mdp, params, (1, 4, 16), list(gs.ESTIMATORS))
+    grad_j, exact = xs.exact_values(mdp, params, (1, 4, 16), list(gterms.ESTIMATORS))
     scale = np.linalg.norm(grad_j)
     assert scale > 0.05
     for (name, k), (mean, cov) in exact.items():
@@ -123,7 +123,7 @@ def _two_state_mdp():
 @pytest.mark.parametrize("k", [2, 3])
 def test_moments_equal_the_weighted_moments_over_every_k_tuple(k):
     """The closed forms against brute force: every K-tuple of the 16 trajectories as one batch of
-    the sampled study's own :func:`pgbench.gradstudy.batch_gradients`, weighted by its probability."""
+    the sampled study's own :func:`pgbench.gradstudy.batches.batch_gradients`, weighted by its probability."""
     mdp = _two_state_mdp()
     params = mdp.policy_params(1)
     params["pi.b0"] = params["pi.b0"] + torch.tensor([[[0.3, -0.4]]])
@@ -138,15 +138,15 @@ def test_moments_equal_the_weighted_moments_over_every_k_tuple(k):
                 truncated=pool.truncated[:, tuples.reshape(-1)],
                 lengths=pool.lengths[:, tuples.reshape(-1)], final_obs=pool.final_obs[:, idx],
                 dropout_masks=None)
-    terms = gs.episode_terms(params, mdp.policy_spec(), big, (k,))
-    grad_j, exact = xs.exact_values(mdp, params, (k,), list(gs.ESTIMATORS))
-    one = gs.episode_terms(params, mdp.policy_spec(), pool, (1,), with_time_baseline=False)
+    terms = gterms.episode_terms(params, mdp.policy_spec(), big, (k,))
+    grad_j, exact = xs.exact_values(mdp, params, (k,), list(gterms.ESTIMATORS))
+    one = gterms.episode_terms(params, mdp.policy_spec(), pool, (1,), with_time_baseline=False)
     sq = (one.score ** 2).sum(-1)
     constants = {"fixed_baseline": float(p @ one.ret),
                  "fixed_optimal_baseline": float(p @ (sq * one.ret) / (p @ sq))}
-    names = [e for e in gs.ESTIMATORS if e not in gs.EMA and (e, k) in exact]
+    names = [e for e in gterms.ESTIMATORS if e not in gterms.EMA and (e, k) in exact]
     assert len(names) == 8
-    batches = gs.batch_gradients(terms, k, names, constants)
+    batches = batch_gradients(terms, k, names, constants)
     for name in names:
         x = batches[name]
         mean = weight @ x
@@ -175,7 +175,7 @@ def test_sampled_study_intervals_cover_the_exact_values_at_their_nominal_rate():
     """
     mdp = tinymdp.TINY_MDPS["TwoStateChain"]
     params = mdp.policy_params(0)
-    settings = gs.StudySettings(episodes=(1, 4), batches=64, reference_batches=64,
+    settings = study.StudySettings(episodes=(1, 4), batches=64, reference_batches=64,
                                 n_resamples=300, confidence=0.95)
     grad_j, forms, p = xs.exact_forms(mdp, params)
     exact = xs.exact_moments(forms, p, settings.episodes, settings.estimators)
@@ -184,7 +184,7 @@ def test_sampled_study_intervals_cover_the_exact_values_at_their_nominal_rate():
         rows, _, pair_rows, info = xs.sampled_study(mdp, params, settings, seed)
         given = xs.exact_moments(
             {name: dataclasses.replace(forms[name], b_mean=info["fixed_constants"][name])
-             for name in gs.FIXED}, p, settings.episodes, gs.FIXED)
+             for name in gterms.FIXED}, p, settings.episodes, gterms.FIXED)
         xs.add_exact_columns(rows, pair_rows, grad_j, {**exact, **given})
         for kind, table, exact_col in (("projection", rows, "exact_projection"),
                                        ("total_variance", rows, "exact_total_variance"),

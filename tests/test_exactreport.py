@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pgbench import exactstudy as xs
-from pgbench import gradstudy as gs
-from pgbench import tinymdp
-from pgbench.report import render_report
+from pgbench.core import contracts
+from pgbench.gradstudy import exactstudy as xs
+from pgbench.gradstudy import study, tinymdp
+from pgbench.report.build import render_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from report_fixture import make_summary  # noqa: E402
@@ -18,12 +18,12 @@ from report_fixture import make_summary  # noqa: E402
 
 def _add_exact_rows(summary: Path) -> None:
     mdp = tinymdp.TINY_MDPS["TwoStateChain"]
-    settings = gs.StudySettings(episodes=(1, 4), batches=8, reference_batches=8, n_resamples=100)
-    rows, _, pairs, _ = xs.study(mdp, mdp.policy_params(0), settings, seed=0)
-    for name, new, columns in (("gradstudy.parquet", rows, gs.ROW_COLUMNS),
-                               ("gradstudy_pairs.parquet", pairs, gs.PAIR_COLUMNS)):
+    settings = study.StudySettings(episodes=(1, 4), batches=8, reference_batches=8, n_resamples=100)
+    rows, _, pairs, _ = xs.exact_study(mdp, mdp.policy_params(0), settings, seed=0)
+    for name, new, columns in (("gradstudy.parquet", rows, contracts.GRADSTUDY_COLUMNS),
+                               ("gradstudy_pairs.parquet", pairs, contracts.PAIRS_COLUMNS)):
         old = pd.read_parquet(summary / name)
-        pd.concat([old, gs.frame(new, columns)], ignore_index=True).to_parquet(summary / name)
+        pd.concat([old, study.frame(new, columns)], ignore_index=True).to_parquet(summary / name)
 
 
 def test_exact_section_shows_exact_and_sampled_side_by_side(tmp_path):

@@ -2,7 +2,12 @@
 
 import json
 
-from pgbench.fingerprint import UNKNOWN, architecture, platform_difference, platform_fingerprint
+from pgbench.core.fingerprint import (
+    UNKNOWN,
+    architecture,
+    platform_difference,
+    platform_fingerprint,
+)
 
 DISPATCH = {"aten_cpu_capability": "avx2", "mkl_cbwr": "AVX2", "numpy_disabled": ["AVX512F"],
             "threads": 1}

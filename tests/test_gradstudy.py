@@ -18,14 +18,16 @@ import pandas as pd
 import pytest
 import torch
 
-from pgbench import gradclaims
-from pgbench import gradstudy as gs
-from pgbench.claims import evaluate_claims, load_claims
+from pgbench.claims import gradient_statistics as gradclaims
+from pgbench.claims.evaluate import evaluate_claims
+from pgbench.claims.model import load_claims
 from pgbench.cli import main
-from pgbench.gradients import per_episode_grads
-from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy
-from pgbench.rollout import Batch, Collector
-from pgbench.train import seed_sequences
+from pgbench.core.seeding import seed_sequences
+from pgbench.gradstudy import batches, study
+from pgbench.gradstudy import terms as gterms
+from pgbench.rl.gradients import per_episode_grads
+from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy
+from pgbench.training.rollout import Batch, Collector
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import run_rows, write_summary  # noqa: E402
@@ -96,11 +98,11 @@ def bandit_study():
     n_batches = 2000
     pool = bandit_pool(params, n_batches * max(KS), seed=1)
     reference_pool = bandit_pool(params, n_batches * max(KS), seed=2)
-    terms = gs.episode_terms(params, SPEC, pool, KS)
-    reference = gs.Reference.from_terms(gs.episode_terms(params, SPEC, reference_pool, (16,)),
+    terms = gterms.episode_terms(params, SPEC, pool, KS)
+    reference = batches.Reference.from_terms(gterms.episode_terms(params, SPEC, reference_pool, (16,)),
                                         16, "loo_time_baseline", KS)
-    rows, layers, pairs = gs.study_snapshot(terms, reference, KS, list(gs.ESTIMATORS),
-                                            gs.parameter_layout(params), np.random.default_rng(3),
+    rows, layers, pairs = study.study_snapshot(terms, reference, KS, list(gterms.ESTIMATORS),
+                                            gterms.parameter_layout(params), np.random.default_rng(3),
                                             n_resamples=400)
     return params, terms, reference, pd.DataFrame(rows), pd.DataFrame(layers), pd.DataFrame(pairs)
 
@@ -158,7 +160,7 @@ def test_study_means_are_unbiased_and_the_slides_batch_mean_is_shrunk_by_one_ove
     pi, s = exact_terms(params)
     g = exact_gradient(pi, s)
     for k in (4, 16):
-        grads = gs.batch_gradients(terms, k, list(gs.ESTIMATORS), reference.constants)
+        grads = batches.batch_gradients(terms, k, list(gterms.ESTIMATORS), reference.constants)
         for name, x in grads.items():
             expected = g * (1 - 1 / k) if name == "batch_mean_baseline" else g
             se = x.std(0, ddof=1) / np.sqrt(len(x))
@@ -171,7 +173,7 @@ def test_study_means_are_unbiased_and_the_slides_batch_mean_is_shrunk_by_one_ove
         assert unbiased["mean_diff_pvalue"] > 0.01
         assert unbiased["mean_diff_relative_ci_high"] < 0.25
     # bias against the reference is within what noise gives for every unbiased estimator
-    unbiased = rows[rows["estimator"].isin(gs.UNBIASED)]
+    unbiased = rows[rows["estimator"].isin(gterms.UNBIASED)]
     assert (unbiased["bias_norm"] < 3 * unbiased["bias_noise_norm"]).all()
     assert (unbiased["cosine_to_reference"] > 0.99).all()
 
@@ -191,18 +193,18 @@ def test_leave_one_out_helpers_match_brute_force():
     rng = np.random.default_rng(0)
     k, n = 4, 8
     x = rng.normal(size=(2, k))
-    loo = gs.leave_one_out_mean(x)
+    loo = gterms.leave_one_out_mean(x)
     for b in range(2):
         for i in range(k):
             assert loo[b, i] == pytest.approx(np.delete(x[b], i).mean())
     sq = rng.uniform(0.5, 2.0, size=(2, k))
-    opt = gs.leave_one_out_optimal_baseline(x, sq)
+    opt = gterms.leave_one_out_optimal_baseline(x, sq)
     for i in range(k):
         keep = np.arange(k) != i
         assert opt[0, i] == pytest.approx((sq[0, keep] @ x[0, keep]) / sq[0, keep].sum())
     psi = rng.normal(size=(n, 5))
     mask = np.arange(5)[None, :] < rng.integers(1, 6, size=n)[:, None]
-    tb = gs.leave_one_out_time_baseline(psi, mask, k)
+    tb = gterms.leave_one_out_time_baseline(psi, mask, k)
     for e in range(n):
         start = (e // k) * k
         others = [j for j in range(start, start + k) if j != e]
@@ -219,11 +221,11 @@ def test_mean_difference_test_is_calibrated_and_has_power():
     pvalues = []
     for _ in range(200):
         d = rng.normal(size=(n, p)) * scales
-        pvalues.append(gs.mean_difference_test(d, gs.resample_counts(n, 300, rng), 0.95).pvalue)
+        pvalues.append(batches.mean_difference_test(d, batches.resample_counts(n, 300, rng), 0.95).pvalue)
     rate = np.mean(np.array(pvalues) < 0.05)
     assert 0.01 <= rate <= 0.10, rate
     shifted = rng.normal(size=(n, p)) * scales + 0.6 * scales
-    result = gs.mean_difference_test(shifted, gs.resample_counts(n, 300, rng), 0.95)
+    result = batches.mean_difference_test(shifted, batches.resample_counts(n, 300, rng), 0.95)
     assert result.pvalue < 0.01 and result.norm > result.null_high
 
 
@@ -249,20 +251,20 @@ def test_vmap_grads_equal_a_per_episode_backward_loop_on_cartpole_with_dropout()
     collector = Collector("CartPole-v1", spec, 6, {"env": [streams["env"]],
                                                        "noise": [streams["noise"]]})
     try:
-        batch = gs.trim(collector.collect_round(params), 6)
+        batch = gterms.trim(collector.collect_round(params), 6)
     finally:
         collector.close()
     mask = torch.from_numpy(batch.mask[0]).float()
     weights = torch.stack([mask, mask * torch.arange(mask.shape[1]), -2.0 * mask], dim=1)
     masks = [m[0] for m in batch.dropout_masks]
-    fast = gs.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
+    fast = gterms.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
     slow = loop_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
     # the project's own per-episode gradients agree on the score
     score = per_episode_grads(params, spec, batch, torch.from_numpy(batch.mask).float())[0]
     torch.testing.assert_close(fast[:, 0], score, rtol=1e-5, atol=1e-5)
     # chunks padded only to their own longest episode change nothing
-    chunked = gs.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights,
+    chunked = gterms.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights,
                                         masks, rows_per_call=40)
     torch.testing.assert_close(chunked, fast, rtol=1e-5, atol=1e-5)
 
@@ -276,10 +278,10 @@ def test_vmap_grads_equal_the_loop_for_a_gaussian_policy_with_padding():
     lengths = torch.tensor([7, 1, 3, 5, 2])
     valid = (torch.arange(T)[None, :] < lengths[:, None]).float()
     weights = torch.randn(E, 2, T, generator=gen) * valid[:, None, :]
-    fast = gs.weighted_episode_grads(params, spec, obs, actions, weights, rows_per_call=8)
+    fast = gterms.weighted_episode_grads(params, spec, obs, actions, weights, rows_per_call=8)
     slow = loop_grads(params, spec, obs, actions, weights)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
-    assert fast[:, :, gs.parameter_layout(params)["pi.log_std"]].abs().sum() > 0
+    assert fast[:, :, gterms.parameter_layout(params)["pi.log_std"]].abs().sum() > 0
 
 
 # --------------------------------------------------------------------------- command line
@@ -308,11 +310,11 @@ def test_cli_writes_the_three_tables_with_the_contract_columns_deterministically
         assert tables[name]["episodes_per_batch"].dtype == np.int64
     grad = tables["gradstudy.parquet"]
     assert set(grad["snapshot"]) == {"init", "q5"}
-    assert set(grad["estimator"]) == set(gs.ESTIMATORS)
+    assert set(grad["estimator"]) == set(gterms.ESTIMATORS)
     assert set(grad["episodes_per_batch"]) == {1, 2}
     assert (grad.loc[grad["episodes_per_batch"] == 2, "n_batches"] == 3).all()
     # R - mean(R) over one episode is 0: that degenerate estimator is left out at K = 1
-    assert set(grad.loc[grad["episodes_per_batch"] == 1, "estimator"]) == set(gs.ESTIMATORS) - {
+    assert set(grad.loc[grad["episodes_per_batch"] == 1, "estimator"]) == set(gterms.ESTIMATORS) - {
         "batch_mean_baseline"}
     assert (grad["total_variance"] > 0).all()
     q5 = grad[grad["snapshot"] == "q5"].iloc[0]

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgbench.aggregate import aggregate_runs
+from pgbench.analysis.aggregate import aggregate_runs
 from pgbench.cli import main
-from pgbench.io import write_parquet_atomic
+from pgbench.core.io import write_parquet_atomic
 
 
 def write_monitor(path: Path, rows: list[tuple[float, int, float]], env_id="CartPole-v1") -> Path:
@@ -97,8 +97,8 @@ def test_import_never_replaces_a_run_directory(tmp_path, capsys):
 def test_check_on_imported_runs_matches_check_on_native_runs(tmp_path, capsys):
     """Train native runs (compiled engine, short), export their episodes as a tidy table,
     import it, and check both summaries against one reference: same verdicts and numbers."""
-    from pgbench.config import make_config
-    from pgbench.train import train_group
+    from pgbench.rl.config import make_config
+    from pgbench.training.runner import train_group
 
     settings = {"engine": "numba", "episodes_per_update": 1, "total_steps": 4000,
                 "hidden": (32,), "env_id": "CartPole-v1"}

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pgbench import compiled
-from pgbench.config import TrainConfig, make_config
-from pgbench.rollout import Batch
-from pgbench.train import advantages
+from pgbench.rl import engines
+from pgbench.rl.config import TrainConfig, make_config
+from pgbench.training.numba import kernels
+from pgbench.training.rollout import Batch
+from pgbench.training.update import advantages
 
 
 def _batch(lengths, truncated):
@@ -53,6 +54,6 @@ def test_the_undiscounted_total_return_on_both_engines():
     cfg = make_config("vanilla", {"gamma": 1.0, "episodes_per_update": 1})
     want, _, _ = advantages(cfg, batch, None, None, np.array([np.nan]))
     np.testing.assert_array_equal(want[0, 0], [4.0, 4.0, 4.0, 4.0])
-    got, _ = compiled.advantages(np.array([4]), compiled.RETURNS.index("total"),
-                                 compiled.BASELINES.index("none"), 1.0, float("nan"), 0.05, False)
+    got, _ = kernels.advantages(np.array([4]), engines.NUMBA_RETURNS.index("total"),
+                                 engines.NUMBA_BASELINES.index("none"), 1.0, float("nan"), 0.05, False)
     np.testing.assert_array_equal(got[0, :4], [4.0, 4.0, 4.0, 4.0])

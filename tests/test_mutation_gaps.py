@@ -6,7 +6,7 @@ at once (leading axes), empty episode slots, zero denominators.
 
 import numpy as np
 
-from pgbench import estimators as est
+from pgbench.rl import estimators as est
 
 
 def test_optimal_constant_baseline_per_seed_with_empty_slots_and_a_zero_score():
@@ -55,7 +55,7 @@ def test_normalize_advantages_by_hand_with_the_default_eps():
 def test_seeds_needed_by_hand_on_an_asymmetric_interval():
     """Estimate 2 with interval [1, 3.5] and threshold 1.5: the half facing the threshold is the
     lower one, h = 2 - 1 = 1 (not 1.5, the upper half), d = 0.5, so n' = n (h/d)^2 = 4n."""
-    from pgbench.stats import seeds_needed
+    from pgbench.stats.survival import seeds_needed
 
     assert seeds_needed(2.0, 1.0, 3.5, 1.5, 3) == 12.0
     assert seeds_needed(2.0, 1.0, 3.5, 1.5, 1) == 4.0  # one seed is a valid count

@@ -9,13 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from pgbench.cli import main
-from pgbench.errors import UserError
-from pgbench.outputs import REPORT, RUN, SKIP, SUMMARY, WRITE, check_dir
-
 from report_fixture import make_summary
 from synthetic import write_run_dir
+
+from pgbench.cli import main
+from pgbench.core.errors import UserError
+from pgbench.core.outputs import REPORT, RUN, SKIP, SUMMARY, WRITE, check_dir
 
 TRAIN = ["train", "--env", "CartPole-v1", "--variant", "vanilla", "--seed", "0",
          "--episodes-per-update", "1"]
@@ -91,8 +90,8 @@ def test_train_replaces_a_run_of_another_config_only_with_force(tmp_path, capsys
 
 def test_a_file_that_appears_while_training_is_not_deleted(tmp_path):
     """The run directory is judged again just before it is replaced."""
-    from pgbench.config import make_config
-    from pgbench.train import RunRequest, train_runs
+    from pgbench.rl.config import make_config
+    from pgbench.training.runner import RunRequest, train_runs
 
     run = tmp_path / "run"
     assert train(run) == 0

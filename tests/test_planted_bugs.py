@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from pgbench.config import make_config
-from pgbench.rollout import Batch
-from pgbench.train import GroupTrainer, SeedLog, advantages, policy_loss, record_episode
+from pgbench.rl.config import make_config
+from pgbench.runs.log import SeedLog, record_episode
+from pgbench.training.group import GroupTrainer
+from pgbench.training.rollout import Batch
+from pgbench.training.update import advantages, policy_loss
 
 
 # -- PPO's clipped surrogate ------------------------------------------------------------------

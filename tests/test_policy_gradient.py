@@ -8,9 +8,9 @@ MLP adds to z directly, so the gradient of J with respect to it is exactly that.
 import numpy as np
 import torch
 
-from pgbench.config import make_config
-from pgbench.policies import PolicySpec, init_policy, log_prob_and_entropy, sample_actions
-from pgbench.train import policy_loss
+from pgbench.rl.config import make_config
+from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy, sample_actions
+from pgbench.training.update import policy_loss
 
 REWARD = torch.tensor([1.0, 0.0])
 SPEC = PolicySpec(obs_dim=1, act_dim=2, discrete=True, hidden=(8,))

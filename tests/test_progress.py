@@ -3,7 +3,7 @@
 import io
 from types import SimpleNamespace as NS
 
-from pgbench.progress import ProgressLines
+from pgbench.core.progress import ProgressLines
 
 
 def test_lines_per_finished_run_and_every_interval():

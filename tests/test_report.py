@@ -21,13 +21,16 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pytest
-
-from pgbench import figures, stats
-from pgbench.cli import main
-from pgbench.errors import UserError
-from pgbench.report import load_summary, md_escape, md_code_block, render_report
-
 from report_fixture import EVIL, VERDICTS, make_summary
+
+from pgbench.analysis.summary import load_summary
+from pgbench.cli import main
+from pgbench.core.errors import UserError
+from pgbench.report.build import render_report
+from pgbench.report.figures import runs as run_figures
+from pgbench.report.figures import style
+from pgbench.report.format import md_code_block, md_escape
+from pgbench.stats import survival
 
 N_BOOT = 200  # enough for the tests; the report's default is 2000
 EPOCH = "1795000000"  # SOURCE_DATE_EPOCH: a fixed report date, so two renders can be compared
@@ -142,7 +145,7 @@ def test_maths_in_quotes_is_rendered_not_raw(report):
 
 
 def test_claims_without_the_newer_columns_count_as_single_test_quotes():
-    from pgbench.reportclaims import claim_answers
+    from pgbench.report.claim_tables import claim_answers
 
     claims = pd.DataFrame({"claim_id": ["a", "a", "b"], "quote": ["q", "q", "r"],
                            "source": ["s"] * 3,
@@ -283,20 +286,20 @@ def test_missing_column_and_bad_verdict_are_named(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_kaplan_meier_by_hand_and_against_scipy():
-    t, f = figures.kaplan_meier([10, 20, 20, 30], [True, True, False, False])
+    t, f = style.kaplan_meier([10, 20, 20, 30], [True, True, False, False])
     # At 10: 1 of 4 solved -> S = 3/4. At 20: 1 of 3 at risk solved -> S = 3/4 * 2/3 = 1/2.
     np.testing.assert_allclose(t, [0, 10, 20])
     np.testing.assert_allclose(f, [0, 0.25, 0.5])
     # the tables' median is the claims' (pgbench.stats): 20, and undefined past the data
-    assert stats.km_median([10, 20, 20, 30], [False, False, True, True]).median == 20
-    assert stats.km_median([10, 40, 40], [False, True, True]).median == math.inf
+    assert survival.km_median([10, 20, 20, 30], [False, False, True, True]).median == 20
+    assert survival.km_median([10, 40, 40], [False, True, True]).median == math.inf
 
     from scipy.stats import CensoredData, ecdf
 
     rng = np.random.default_rng(3)
     times = rng.integers(1, 50, size=40).astype(float)
     solved = rng.random(40) < 0.6
-    t, f = figures.kaplan_meier(times, solved)
+    t, f = style.kaplan_meier(times, solved)
     res = ecdf(CensoredData(uncensored=times[solved], right=times[~solved]))
     np.testing.assert_allclose(f[1:], res.cdf.evaluate(t[1:]), atol=1e-12)
 
@@ -305,18 +308,19 @@ def test_arm_table_median_is_the_claims_median_at_exactly_half():
     """30 seeds, 15 solved at 100..1500 and 15 censored at 2000: the fraction solved reaches
     exactly 1/2 at the 15th solve, where a product of 15 factors rounds to 0.4999... . The
     results table must give the claims' median, 1500, not "> 2k"."""
-    from pgbench.report import _arm_table, fmt_steps
+    from pgbench.report.format import fmt_steps
+    from pgbench.report.tables import _arm_table
 
     runs = pd.DataFrame({"arm": "a", "variant": "vanilla", "setting": "default",
                          "steps_to_threshold": [100.0 * k for k in range(1, 16)] + [2000.0] * 15,
                          "censored": [False] * 15 + [True] * 15, "final_return": 1.0})
     table = _arm_table(runs, {"a": "#000000"}, np.random.default_rng(0), n_boot=10)
-    assert stats.km_median(runs["steps_to_threshold"], runs["censored"]).median == 1500
+    assert survival.km_median(runs["steps_to_threshold"], runs["censored"]).median == 1500
     assert fmt_steps(1500) in str(table), table
 
 
 def test_a_gradient_row_shows_its_own_env_and_counts_batches():
-    from pgbench.report import _verdict_rows
+    from pgbench.report.tables import _verdict_rows
 
     claims = pd.DataFrame([{
         "claim_id": "baseline-unbiased", "quote": "q", "source": "s", "statistic": "x",
@@ -332,7 +336,7 @@ def test_a_gradient_row_shows_its_own_env_and_counts_batches():
 
 
 def test_a_long_summary_command_is_shortened_in_the_report():
-    from pgbench.report import shorten_command
+    from pgbench.report.format import shorten_command
 
     assert shorten_command("pgbench aggregate a --out s") == "pgbench aggregate a --out s"
     long = "pgbench aggregate " + " ".join(f"results/runs/x/seed{k}" for k in range(270))
@@ -343,7 +347,7 @@ def test_a_long_summary_command_is_shortened_in_the_report():
 
 
 def test_kaplan_meier_all_censored_is_flat_zero():
-    t, f = figures.kaplan_meier([5.0, 7.0], [False, False])
+    t, f = style.kaplan_meier([5.0, 7.0], [False, False])
     np.testing.assert_array_equal(t, [0.0])
     np.testing.assert_array_equal(f, [0.0])
 
@@ -351,12 +355,12 @@ def test_kaplan_meier_all_censored_is_flat_zero():
 def test_bootstrap_mean_ci():
     values = np.array([[1.0, 2.0, np.nan, 5.0],
                        [3.0, 2.0, np.nan, np.nan]])
-    mean, low, high = figures.bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=500)
+    mean, low, high = style.bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=500)
     np.testing.assert_allclose(mean[[0, 1, 3]], [2.0, 2.0, 5.0])
     assert np.isnan(mean[2]) and np.isnan(low[2]) and np.isnan(high[2])
     assert 1.0 <= low[0] <= 2.0 <= high[0] <= 3.0
     assert low[1] == high[1] == 2.0  # no spread, no interval
-    again = figures.bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=500)
+    again = style.bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=500)
     np.testing.assert_array_equal(np.nan_to_num(low), np.nan_to_num(again[1]))
 
 
@@ -365,17 +369,17 @@ def test_bootstrap_ci_covers_a_normal_mean():
     covered = 0
     for _ in range(200):
         sample = rng.normal(3.0, 1.0, size=(30, 1))
-        _, low, high = figures.bootstrap_mean_ci(sample, rng, n_boot=400)
+        _, low, high = style.bootstrap_mean_ci(sample, rng, n_boot=400)
         covered += low[0] <= 3.0 <= high[0]
     assert 0.88 <= covered / 200 <= 0.99  # nominal 95%; percentile bootstrap runs a bit short
 
 
 def test_arm_palette_is_stable():
-    a = figures.arm_palette(["vanilla", "rtg", "rtg_baseline"])
-    b = figures.arm_palette(["rtg_baseline", "vanilla", "rtg", "vanilla"])
+    a = style.arm_palette(["vanilla", "rtg", "rtg_baseline"])
+    b = style.arm_palette(["rtg_baseline", "vanilla", "rtg", "vanilla"])
     assert a == b and list(a) == sorted(a)
-    many = figures.arm_palette([f"arm{i:02d}" for i in range(14)])
-    first = figures.arm_palette([f"arm{i:02d}" for i in range(10)])
+    many = style.arm_palette([f"arm{i:02d}" for i in range(14)])
+    first = style.arm_palette([f"arm{i:02d}" for i in range(10)])
     assert all(many[k] == v for k, v in first.items())
     assert len(set(many.values())) == 14
 
@@ -389,7 +393,7 @@ def test_learning_curve_marks_carried_points_and_drops_incomplete_ones():
         for x, (v, c) in enumerate(zip(values, carried)):
             rows.append({"arm": "a", "seed": seed, "env_steps": x * 10, "return": v,
                          "carried": bool(c)})
-    fig = figures.learning_curves_figure(pd.DataFrame(rows), {"a": "#0173b2"},
+    fig = run_figures.learning_curves_figure(pd.DataFrame(rows), {"a": "#0173b2"},
                                          rng=np.random.default_rng(0), n_boot=50)
     lines = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "#0173b2"]
     dashed = next(ln for ln in lines if ln.get_linestyle() != "-")
@@ -401,7 +405,7 @@ def test_learning_curve_marks_carried_points_and_drops_incomplete_ones():
 def test_steps_figure_draws_censored_seeds_hollow():
     runs = pd.DataFrame({"arm": ["a"] * 4, "steps_to_threshold": [10.0, 20.0, 50.0, 50.0],
                          "censored": [False, False, True, True], "budget_steps": [50] * 4})
-    fig = figures.steps_to_solve_figure(runs, {"a": "#0173b2"}, rng=np.random.default_rng(0))
+    fig = run_figures.steps_to_solve_figure(runs, {"a": "#0173b2"}, rng=np.random.default_rng(0))
     filled, hollow = fig.axes[0].collections[:2]
     assert len(filled.get_offsets()) == 2 and len(hollow.get_offsets()) == 2
     assert hollow.get_facecolor().size == 0 or hollow.get_facecolor()[0][3] == 0
@@ -411,7 +415,7 @@ def test_steps_figure_draws_censored_seeds_hollow():
 def test_figure_text_is_not_mathtext():
     """An arm name with dollar signs must draw as text (mathtext would fail or mangle it)."""
     runs = pd.DataFrame({"arm": ["cost=$5$ $x"] * 2, "final_return": [1.0, 2.0]})
-    fig = figures.final_return_figure(runs, {"cost=$5$ $x": "#0173b2"},
+    fig = run_figures.final_return_figure(runs, {"cost=$5$ $x": "#0173b2"},
                                       rng=np.random.default_rng(0))
     fig.canvas.draw()
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["cost=$5$ $x"]

@@ -2,8 +2,14 @@
 
 import pytest
 
-from pgbench.config import make_config
-from pgbench.train import PLAIN_GRACE_EPISODES, PLAIN_WINDOW, SeedLog, record_episode, stop_reason
+from pgbench.rl.config import make_config
+from pgbench.runs.log import (
+    PLAIN_GRACE_EPISODES,
+    PLAIN_WINDOW,
+    SeedLog,
+    record_episode,
+    stop_reason,
+)
 
 
 def feed(log, returns, length=10, threshold=195.0):

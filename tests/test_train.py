@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from pgbench.cli import main
-from pgbench.config import make_config
-from pgbench.envs import SubEnvs
-from pgbench.train import StackedAdam, train_group
+from pgbench.envs.subenvs import SubEnvs
+from pgbench.rl.config import make_config
+from pgbench.training.optim import StackedAdam
+from pgbench.training.runner import train_group
 
 
 def train(tmp_path, name, variant="rtg_baseline", seeds=(0,), **overrides):
@@ -47,7 +48,8 @@ def test_arms_trained_together_match_each_arm_alone(tmp_path):
     its seeds now update at different times from the other arm's."""
     from dataclasses import replace
 
-    from pgbench.train import GroupTrainer, RunRequest, train_runs
+    from pgbench.training.group import GroupTrainer
+    from pgbench.training.runner import RunRequest, train_runs
 
     arms = {"vanilla": {"dropout": 0.6}, "rtg_baseline": {"dropout": 0.0, "baseline": "whiten"}}
     requests = [RunRequest(replace(make_config(v, {"total_steps": 3000, **o}), seed=s),
@@ -69,7 +71,7 @@ def test_when_seeds_update_changes_no_number(tmp_path, monkeypatch, wait, share)
     """Updating each seed as soon as its episode ends (no waiting), or only once all four seeds
     of its group wait (as in lockstep rounds), only reorders the group's work: every seed's
     episodes and updates are those of the default schedule."""
-    import pgbench.train as train_module
+    import pgbench.training.group as train_module
 
     cfgs = {"vanilla": {"dropout": 0.6}, "rtg_baseline": {"dropout": 0.0}}
     default = {v: train(tmp_path, f"default_{v}", v, seeds=(0, 1, 2, 3), total_steps=2000, **o)
@@ -229,7 +231,7 @@ def test_gaussian_policy_learns_inverted_pendulum(tmp_path):
 
 
 def test_group_matches_alone_when_the_update_spans_several_blocks(tmp_path, monkeypatch):
-    import pgbench.train as train_module
+    import pgbench.training.group as train_module
 
     monkeypatch.setattr(train_module, "UPDATE_BLOCK_ROWS", 16)  # many blocks per update
     group = train(tmp_path, "g", "rtg_value", seeds=(3, 0), dropout=0.5, episodes_per_update=3)
@@ -240,20 +242,19 @@ def test_group_matches_alone_when_the_update_spans_several_blocks(tmp_path, monk
 def test_fast_cartpole_step_is_in_use_and_exact():
     """pgbench steps CartPole with Gymnasium's equations minus the auto-reset; that shortcut is
     taken only when it reproduces the installed Gymnasium bit for bit."""
-    from pgbench.envs import (_cartpole_step_matches_gymnasium,
-                              _cartpole_step_one_matches_gymnasium)
+    from pgbench.envs.cartpole import matches_gymnasium, one_matches_gymnasium
 
-    assert _cartpole_step_matches_gymnasium()
+    assert matches_gymnasium()
     envs = SubEnvs("CartPole-v1", 2)
     assert envs.cartpole is not None
     # A lone stepping sub-env takes the one-env path exactly when that path is exact here too.
-    assert envs.one == _cartpole_step_one_matches_gymnasium()
+    assert envs.one == one_matches_gymnasium()
 
 
 def test_update_passes_give_each_seed_its_own_block_widths():
     """Each seed's blocks depend on its own step count only (never on the group's), cover its
     valid steps in order, once, and mark the padding as invalid."""
-    from pgbench.train import block_widths, update_passes
+    from pgbench.training.update import block_widths, update_passes
 
     rng = np.random.default_rng(0)
     for block_rows in (16, 64, 2048):
@@ -276,7 +277,7 @@ def test_update_passes_give_each_seed_its_own_block_widths():
 def test_runs_share_their_jobs_time_among_the_runs_training_at_each_moment(monkeypatch):
     """Runs trained together split each stretch of time equally among those still training; the
     shares add up to the job's time (start-up goes to the first runs)."""
-    import pgbench.train as train_module
+    import pgbench.training.runner as train_module
 
     clock = iter([0.0, 10.0, 16.0, 22.0])  # the readings, in order
     now = [0.0]
@@ -300,7 +301,8 @@ def test_step_quota_arms_of_one_seed_train_alone(tmp_path):
     two such arms on the same seed in one call each give the numbers they give alone."""
     from dataclasses import replace
 
-    from pgbench.train import RunRequest, group_key, train_runs
+    from pgbench.training.group import group_key
+    from pgbench.training.runner import RunRequest, train_runs
 
     base = {"episodes_per_update": 0, "steps_per_update": 300, "num_envs": 2, "total_steps": 1500}
     cfgs = [replace(make_config(v, base), seed=0) for v in ("rtg_value", "gae")]
@@ -315,7 +317,7 @@ def test_step_quota_arms_of_one_seed_train_alone(tmp_path):
 def test_progress_sees_the_weights_of_seeds_that_finish_in_that_update():
     """progress(trainer) runs before finished seeds leave the optimiser, so a snapshot taken at a
     run's last update (the gradient study does this) still has its weights."""
-    from pgbench.train import GroupTrainer
+    from pgbench.training.group import GroupTrainer
 
     trainer = GroupTrainer(make_config("rtg_baseline", {"total_steps": 300}), [0, 1])
     rows = []

@@ -8,9 +8,9 @@ import shlex
 
 from snakemake.utils import validate
 
-from pgbench.config import make_config
-from pgbench.envs import check_env_id
-from pgbench.errors import UserError
+from pgbench.rl.config import make_config
+from pgbench.envs.registry import check_env_id
+from pgbench.core.errors import UserError
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -99,7 +99,7 @@ def gradstudy_envs():
     for suite_cfg in config["suites"].values():
         if suite_cfg["kind"] == "gradstudy":
             for env, settings in env_settings(suite_cfg).items():
-                if settings.get("exact"):  # a small MDP of pgbench.tinymdp, not a Gymnasium env
+                if settings.get("exact"):  # a small MDP of pgbench.gradstudy.tinymdp, not a Gymnasium env
                     envs.append(env)
                     continue
                 try:
@@ -154,7 +154,7 @@ def write_train_specs():
     the runs that changed). The spec is a file, not a command-line argument, so the console and
     the job's command line stay one short line.
     """
-    from pgbench.io import write_text_atomic
+    from pgbench.core.io import write_text_atomic
 
     for key, spec in TRAIN_JOBS.items():
         path = train_spec_path(key)

@@ -1,0 +1,3 @@
+"""What every layer uses: errors, atomic writes, the --out rule, seeding, the tables'
+contracts, CPU-dispatch pinning, provenance and platform fingerprints, progress lines.
+"""

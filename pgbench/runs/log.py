@@ -1,0 +1,71 @@
+"""What one run records while it trains, and the two rules of "solved": the sources' running
+reward (the PyTorch example's, from 10 with weight 0.05), and the plainer mean of the last 100
+episodes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from pgbench.rl.config import TrainConfig
+
+RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its running reward here
+
+
+RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
+
+
+PLAIN_WINDOW = 100  # the plainer rule: mean return of the last 100 episodes >= threshold
+
+
+PLAIN_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on after the sources'
+
+
+@dataclass
+class SeedLog:
+    """What one seed of a group has recorded so far."""
+
+    seed: int
+    env_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+    running_reward: float = RUNNING_REWARD_START
+    solved: dict | None = None
+    solved_last100: dict | None = None
+    stop_reason: str | None = None
+    ema_state: float = float("nan")
+    episode_rows: list = field(default_factory=list)
+    update_rows: list = field(default_factory=list)
+    last_returns: deque = field(default_factory=lambda: deque(maxlen=PLAIN_WINDOW))
+
+
+def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, truncated: bool,
+                   threshold: float | None) -> None:
+    """Add one finished episode to ``log``: its row, the running reward, and whether either rule
+    of "solved" fired at it (the sources' running reward, or the mean of the last 100)."""
+    log.last_returns.append(ret)
+    log.env_steps += length
+    log.running_reward = (RUNNING_REWARD_WEIGHT * ret
+                          + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward)
+    log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length, terminated,
+                             truncated, log.running_reward))
+    if threshold is not None:
+        here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
+        if log.solved is None and log.running_reward >= threshold:
+            log.solved = here
+        if (log.solved_last100 is None and log.episodes + 1 >= PLAIN_WINDOW
+                and sum(log.last_returns) >= PLAIN_WINDOW * threshold):
+            log.solved_last100 = here
+    log.episodes += 1
+
+
+def stop_reason(cfg: TrainConfig, log: SeedLog) -> str | None:
+    """Why the run stops after its last update ("solved", "budget"), or None to go on."""
+    if cfg.stop_when_solved and log.solved is not None and (
+            log.solved_last100 is not None
+            or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
+        return "solved"
+    if log.env_steps >= cfg.total_steps:
+        return "budget"
+    return None
