@@ -27,6 +27,7 @@ from pgbench.gradstudy import batches, study
 from pgbench.gradstudy import terms as gterms
 from pgbench.rl.gradients import per_episode_grads
 from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy
+from pgbench.stats.bootstrap import resample_counts
 from pgbench.training.rollout import Batch, Collector
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -221,11 +222,11 @@ def test_mean_difference_test_is_calibrated_and_has_power():
     pvalues = []
     for _ in range(200):
         d = rng.normal(size=(n, p)) * scales
-        pvalues.append(batches.mean_difference_test(d, batches.resample_counts(n, 300, rng), 0.95).pvalue)
+        pvalues.append(batches.mean_difference_test(d, resample_counts(n, 300, rng), 0.95).pvalue)
     rate = np.mean(np.array(pvalues) < 0.05)
     assert 0.01 <= rate <= 0.10, rate
     shifted = rng.normal(size=(n, p)) * scales + 0.6 * scales
-    result = batches.mean_difference_test(shifted, batches.resample_counts(n, 300, rng), 0.95)
+    result = batches.mean_difference_test(shifted, resample_counts(n, 300, rng), 0.95)
     assert result.pvalue < 0.01 and result.norm > result.null_high
 
 

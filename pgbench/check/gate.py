@@ -13,6 +13,8 @@ import numpy as np
 
 from pgbench.core.errors import choice_error
 from pgbench.core.fingerprint import UNKNOWN
+from pgbench.stats.bootstrap import percentile_interval
+from pgbench.stats.metrics import iqm
 
 
 def _percent(fraction: float) -> str:
@@ -87,25 +89,9 @@ N_PERMUTATIONS = 9_999
 GroupKey = tuple[str, str, str, str]
 
 
-def mean_return(x: np.ndarray) -> np.ndarray:
-    """Mean over the last axis. ``x``: (..., seeds) final returns -> (...)."""
-    return np.mean(x, axis=-1)
-
-
-def interquartile_mean(x: np.ndarray) -> np.ndarray:
-    """Mean of the middle 50% over the last axis (drops ``floor(0.25 * seeds)`` values each side).
-
-    ``x``: (..., seeds) -> (...). With fewer than 4 seeds nothing is dropped and it is the mean.
-    Example: ``interquartile_mean([1, 2, 3, 100]) == 2.5``.
-    """
-    x = np.sort(np.asarray(x, dtype=float), axis=-1)
-    cut = int(IQM_TRIM * x.shape[-1])
-    return np.mean(x[..., cut:x.shape[-1] - cut], axis=-1)
-
-
 STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": mean_return,
-    "iqm": interquartile_mean,
+    "mean": lambda x: np.mean(x, axis=-1),
+    "iqm": lambda x: iqm(x, axis=-1),
 }
 
 
@@ -138,8 +124,7 @@ def bootstrap_diff_interval(ref: np.ndarray, cur: np.ndarray, statistic: str,
     ref_draws = ref[rng.integers(0, ref.size, size=(n_resamples, ref.size))]
     cur_draws = cur[rng.integers(0, cur.size, size=(n_resamples, cur.size))]
     diffs = stat(cur_draws) - stat(ref_draws)
-    low, high = np.quantile(diffs, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(low), float(high)
+    return percentile_interval(diffs, confidence)
 
 
 def _label_splits(m: int, n: int, rng: np.random.Generator, max_exact: int,

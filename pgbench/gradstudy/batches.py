@@ -16,7 +16,6 @@ from pgbench.gradstudy.terms import (
     leave_one_out_optimal_baseline,
 )
 from pgbench.rl import estimators as est
-from pgbench.stats import bootstrap
 
 
 def batch_gradients(terms: EpisodeTerms, k: int, estimators,
@@ -125,11 +124,6 @@ def total_variance(x: np.ndarray) -> float:
     return float(x.var(axis=0, ddof=1).sum())
 
 
-def resample_counts(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of n rows is drawn in each bootstrap resample, ``(n_resamples, n)``."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
-
-
 def resampled_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(B, P)`` and total variance ``(B,)`` of rows ``x (n, P)`` in each resample.
 
@@ -141,12 +135,6 @@ def resampled_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np
     sq = counts @ np.einsum("np,np->n", x, x)
     traces = (sq - n * np.einsum("bp,bp->b", means, means)) / (n - 1)
     return means, np.maximum(traces, 0.0)
-
-
-def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """:func:`pgbench.stats.bootstrap.percentile_interval` of the values that are not NaN (inf is kept)."""
-    values = np.asarray(values, dtype=float)
-    return bootstrap.percentile_interval(values[~np.isnan(values)], confidence)
 
 
 @dataclass(frozen=True)

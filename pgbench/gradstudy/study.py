@@ -16,13 +16,12 @@ from pgbench.gradstudy.batches import (
     Reference,
     batch_gradients,
     mean_difference_test,
-    percentile_interval,
-    resample_counts,
     resampled_moments,
 )
 from pgbench.gradstudy.snapshots import Snapshot, _collect, pool_sizes
 from pgbench.gradstudy.terms import ESTIMATORS, PAIRS, EpisodeTerms, episode_terms, parameter_layout
 from pgbench.rl.policies import PolicySpec
+from pgbench.stats.bootstrap import percentile_interval, resample_counts
 
 DEFAULT_EPISODES = (1, 4, 16)
 

@@ -41,21 +41,37 @@ def _tail(confidence: float) -> float:
     return round((1.0 - confidence) / 2, 12)
 
 
-def percentile_interval(values, confidence: float) -> tuple[float, float]:
-    """The central ``confidence`` percentile interval of ``values`` (shape (B,)), by order statistics.
+def percentile_interval(values, confidence: float, axis: int | None = None):
+    """The central ``confidence`` percentile interval of ``values``, by order statistics: the
+    low end is the ``lower`` quantile, the high end the ``higher`` one (no interpolation).
 
-    ``inf`` values are allowed (they sort last); ``nan`` values are not.
+    This is pgbench's one convention for every bootstrap interval (claims, the CI gate, the
+    gradient study, the report's bands). NaN values are ignored (a resample with no value);
+    ``inf`` values are allowed (they sort last). With ``axis=None`` the ends are floats (NaN
+    when no value is left); with an axis, arrays over the other axes.
 
     >>> percentile_interval(np.arange(101.0), 0.9)
     (5.0, 95.0)
+    >>> percentile_interval([np.nan, 1.0, 2.0, 3.0], 0.5)
+    (1.0, 3.0)
     """
     values = np.asarray(values, dtype=float)
     tail = _tail(_check_confidence(confidence))
-    if values.size == 0:
-        return math.nan, math.nan
-    low = np.quantile(values, tail, method="lower")
-    high = np.quantile(values, 1 - tail, method="higher")
-    return float(low), float(high)
+    if axis is None:
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            return math.nan, math.nan
+        return (float(np.quantile(values, tail, method="lower")),
+                float(np.quantile(values, 1 - tail, method="higher")))
+    return (np.nanquantile(values, tail, method="lower", axis=axis),
+            np.nanquantile(values, 1 - tail, method="higher", axis=axis))
+
+
+def resample_counts(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of n rows is drawn in each bootstrap resample, ``(n_resamples, n)``: one
+    multinomial draw per resample, so weighted sums give resampled sums without building the
+    resampled arrays."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
 
 
 def _resample_indices(n: int, n_resamples: int, rng: np.random.Generator, strata=None) -> np.ndarray:

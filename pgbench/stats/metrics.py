@@ -45,17 +45,23 @@ def median(scores) -> float:
     return float(np.median(np.asarray(scores, dtype=float)))
 
 
-def iqm(scores) -> float:
+def iqm(scores, axis: int | None = None):
     """Interquartile mean: the mean of the middle 50% of all entries (rliable's definition).
 
     ``scipy.stats.trim_mean(x, 0.25)`` drops ``floor(0.25 n)`` entries from each end of the
     sorted, flattened scores. It is robust to a few failed or lucky seeds, unlike the mean, and
     uses more of the data than the median.
 
+    With ``axis``, the IQM along that axis (an array): the CI gate's statistic per resample.
+
     >>> iqm([[10.0, 1.0], [3.0, 7.0], [2.0, 100.0], [4.0, 5.0]])  # middle of 1,2,|3,4,5,7|,10,100
     4.75
+    >>> iqm([[1.0, 2.0, 3.0, 100.0]], axis=-1)
+    array([2.5])
     """
-    return float(sps.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=None))
+    if axis is None:
+        return float(sps.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=None))
+    return sps.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=axis)
 
 
 def probability_of_improvement(x, y) -> float:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from pgbench.stats import survival
+from pgbench.stats.bootstrap import percentile_interval, resample_counts
 
 #: Figure width in inches and PNG resolution: 7 in x 200 dpi = 1400 px, which the HTML shows at
 #: about 900 CSS px, i.e. sharp on a 2x (retina) laptop screen.
@@ -163,7 +164,8 @@ def _arms_in(frame: pd.DataFrame, palette: Mapping[str, str], column: str = "arm
 
 def bootstrap_mean_ci(values: np.ndarray, rng: np.random.Generator, *, n_boot: int = 2000,
                       confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over seeds and a percentile-bootstrap CI, point by point, ignoring NaN.
+    """Mean over seeds and a percentile-bootstrap CI (:func:`pgbench.stats.bootstrap.percentile_interval`),
+    point by point, ignoring NaN.
 
     ``values`` has shape ``(n_seeds, n_points)``; NaN means "no value for this seed here" (before a
     run's first episode, after it stopped at its budget). Seeds are resampled with replacement
@@ -185,15 +187,14 @@ def bootstrap_mean_ci(values: np.ndarray, rng: np.random.Generator, *, n_boot: i
         return mean, low, high
     # (n_boot, n_seeds) multiplicities: the weighted sums below are the resampled sums, without
     # materialising an (n_boot, n_seeds, n_points) array.
-    weights = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot).astype(float)
+    weights = resample_counts(n_seeds, n_boot, rng).astype(float)
     boot_sum = weights @ filled
     boot_count = weights @ present.astype(float)
     boots = np.full_like(boot_sum, np.nan)
     np.divide(boot_sum, boot_count, out=boots, where=boot_count > 0)
-    alpha = (1.0 - confidence) / 2.0
     ok = count > 0
     if ok.any():
-        low[ok], high[ok] = np.nanquantile(boots[:, ok], [alpha, 1.0 - alpha], axis=0)
+        low[ok], high[ok] = percentile_interval(boots[:, ok], confidence, axis=0)
     return mean, low, high
 
 
