@@ -47,7 +47,7 @@ from pgbench.gradstudy import cli, snapshots
 from pgbench.gradstudy import terms as gterms
 from pgbench.rl import estimators
 from pgbench.rl.config import make_config
-from pgbench.rl.gradients import per_episode_grads
+from pgbench.rl.gradients import per_episode_grads, weighted_episode_grads
 from pgbench.rl.policies import log_prob_and_entropy
 from pgbench.training.rollout import Collector
 from pgbench.training.specs import policy_spec
@@ -115,7 +115,7 @@ def time_snapshot(name, params, spec, repeats: int) -> list[dict]:
     arms = {}
     for w in weightings:
         arms[(w, "loop")] = lambda w=w: loop_grads(params, spec, obs, actions, weightings[w])
-        arms[(w, "vmap")] = lambda w=w: gterms.weighted_episode_grads(params, spec, obs, actions,
+        arms[(w, "vmap")] = lambda w=w: weighted_episode_grads(params, spec, obs, actions,
                                                                   weightings[w])
     arms[(1, "gradients")] = lambda: per_episode_grads(params, spec, full, full_mask)[0][:, None]
     for fn in arms.values():  # warm-up: torch.func traces on first use

@@ -34,6 +34,7 @@ from pgbench.gradstudy import exactstudy as xs
 from pgbench.gradstudy import study, tinymdp
 from pgbench.gradstudy import terms as gterms
 from pgbench.gradstudy.batches import batch_gradients
+from pgbench.rl.gradients import parameter_layout
 from pgbench.training.rollout import Batch
 
 BANDIT = tinymdp.TabularMDP(name="bandit2", initial=(1.0,), transition=(((1.0,), (1.0,)),),
@@ -83,7 +84,7 @@ def test_closed_form_gradient_matches_finite_differences_of_the_return():
     mdp = tinymdp.TINY_MDPS["TwoStateChain"]
     params = mdp.policy_params(3)
     grad = tinymdp.exact_policy_gradient(mdp, params)
-    layout = gterms.parameter_layout(params)
+    layout = parameter_layout(params)
     eps = 1e-2
     for name, sl in layout.items():
         for i in range(sl.stop - sl.start):

@@ -25,7 +25,7 @@ from pgbench.cli import main
 from pgbench.core.seeding import seed_sequences
 from pgbench.gradstudy import batches, study
 from pgbench.gradstudy import terms as gterms
-from pgbench.rl.gradients import per_episode_grads
+from pgbench.rl.gradients import parameter_layout, per_episode_grads, weighted_episode_grads
 from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy
 from pgbench.stats.bootstrap import resample_counts
 from pgbench.training.rollout import Batch, Collector
@@ -103,7 +103,7 @@ def bandit_study():
     reference = batches.Reference.from_terms(gterms.episode_terms(params, SPEC, reference_pool, (16,)),
                                         16, "loo_time_baseline", KS)
     rows, layers, pairs = study.study_snapshot(terms, reference, KS, list(gterms.ESTIMATORS),
-                                            gterms.parameter_layout(params), np.random.default_rng(3),
+                                            parameter_layout(params), np.random.default_rng(3),
                                             n_resamples=400)
     return params, terms, reference, pd.DataFrame(rows), pd.DataFrame(layers), pd.DataFrame(pairs)
 
@@ -258,14 +258,14 @@ def test_vmap_grads_equal_a_per_episode_backward_loop_on_cartpole_with_dropout()
     mask = torch.from_numpy(batch.mask[0]).float()
     weights = torch.stack([mask, mask * torch.arange(mask.shape[1]), -2.0 * mask], dim=1)
     masks = [m[0] for m in batch.dropout_masks]
-    fast = gterms.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
+    fast = weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
     slow = loop_grads(params, spec, batch.obs[0], batch.actions[0], weights, masks)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
     # the project's own per-episode gradients agree on the score
     score = per_episode_grads(params, spec, batch, torch.from_numpy(batch.mask).float())[0]
     torch.testing.assert_close(fast[:, 0], score, rtol=1e-5, atol=1e-5)
     # chunks padded only to their own longest episode change nothing
-    chunked = gterms.weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights,
+    chunked = weighted_episode_grads(params, spec, batch.obs[0], batch.actions[0], weights,
                                         masks, rows_per_call=40)
     torch.testing.assert_close(chunked, fast, rtol=1e-5, atol=1e-5)
 
@@ -279,10 +279,10 @@ def test_vmap_grads_equal_the_loop_for_a_gaussian_policy_with_padding():
     lengths = torch.tensor([7, 1, 3, 5, 2])
     valid = (torch.arange(T)[None, :] < lengths[:, None]).float()
     weights = torch.randn(E, 2, T, generator=gen) * valid[:, None, :]
-    fast = gterms.weighted_episode_grads(params, spec, obs, actions, weights, rows_per_call=8)
+    fast = weighted_episode_grads(params, spec, obs, actions, weights, rows_per_call=8)
     slow = loop_grads(params, spec, obs, actions, weights)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
-    assert fast[:, :, gterms.parameter_layout(params)["pi.log_std"]].abs().sum() > 0
+    assert fast[:, :, parameter_layout(params)["pi.log_std"]].abs().sum() > 0
 
 
 # --------------------------------------------------------------------------- command line

@@ -35,8 +35,9 @@ from pgbench.gradstudy import exactgrad as xg
 from pgbench.gradstudy import tinymdp
 from pgbench.gradstudy.batches import Reference
 from pgbench.gradstudy.study import StudySettings, frame, study_snapshot
-from pgbench.gradstudy.terms import FIXED, episode_terms, parameter_layout
+from pgbench.gradstudy.terms import FIXED, episode_terms
 from pgbench.rl import estimators as est
+from pgbench.rl.gradients import parameter_layout
 
 SNAPSHOT = "exact"
 

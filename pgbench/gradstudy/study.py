@@ -19,7 +19,8 @@ from pgbench.gradstudy.batches import (
     resampled_moments,
 )
 from pgbench.gradstudy.snapshots import Snapshot, _collect, pool_sizes
-from pgbench.gradstudy.terms import ESTIMATORS, PAIRS, EpisodeTerms, episode_terms, parameter_layout
+from pgbench.gradstudy.terms import ESTIMATORS, PAIRS, EpisodeTerms, episode_terms
+from pgbench.rl.gradients import parameter_layout
 from pgbench.rl.policies import PolicySpec
 from pgbench.stats.bootstrap import percentile_interval, resample_counts
 

@@ -9,17 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.func import vjp, vmap
 
 from pgbench.rl import estimators as est
-from pgbench.rl.policies import PolicySpec, log_prob_and_entropy
+from pgbench.rl.gradients import weighted_episode_grads
+from pgbench.rl.policies import PolicySpec
 from pgbench.training.rollout import Batch
-
-#: Time steps (episodes x padded length) per torch.func call: bounds the activations' memory,
-#: and chunks this small of length-sorted episodes waste little on padding (measured on
-#: 64 CartPole episodes of ~400 steps, 2^13 beat 2^17 and 2^10).
-ROWS_PER_CALL = 1 << 13
-
 
 #: name -> one line of description (the order is the order of the tables). Names say where the
 #: baseline comes from: ``loo_`` the batch's other episodes (leave-one-out), ``ema_`` the
@@ -74,77 +68,6 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("rtg_ema_baseline", "vanilla"),
     ("loo_time_baseline", "rtg_loo_baseline"),
 )
-
-
-# --------------------------------------------------------------------------- per-episode gradients
-def parameter_layout(params: dict[str, torch.Tensor]) -> dict[str, slice]:
-    """Where each parameter tensor sits in the flat gradient ``(P,)``: name -> slice.
-
-    The order is sorted by name, as :func:`pgbench.rl.gradients.flatten_grads`; ``params`` are
-    stacked ``(S, ...)`` and the seed axis is not part of P.
-    """
-    out, start = {}, 0
-    for name in sorted(params):
-        size = int(np.prod(params[name].shape[1:]))
-        out[name] = slice(start, start + size)
-        start += size
-    return out
-
-
-def weighted_episode_grads(params, spec: PolicySpec, obs, actions, weights, dropout_masks=None,
-                           rows_per_call: int = ROWS_PER_CALL) -> torch.Tensor:
-    """``G[e, w] = grad_theta sum_t weights[e, w, t] log pi(actions[e, t] | obs[e, t])``, flat.
-
-    Several weightings of the same episode share one forward pass: the episode's
-    log-probabilities ``(T,)`` are computed once and ``torch.func.vjp``'s pull-back is applied to
-    each weighting; ``vmap`` runs this over all episodes of a chunk at once.
-
-    Shapes: ``params`` stacked with one seed ``(1, ...)``; obs ``(E, T, obs_dim)``; actions
-    ``(E, T)`` (discrete) or ``(E, T, act_dim)``; weights ``(E, W, T)`` (zero on padding);
-    dropout_masks None or a list of ``(E, T, hidden_l)``. Returns ``(E, W, P)`` float32, P in
-    :func:`parameter_layout` order.
-    """
-    names = sorted(params)
-    single = {k: params[k].detach()[0] for k in names}
-    masks = [] if dropout_masks is None else list(dropout_masks)
-
-    def log_probs(p, o, a, m):
-        # One episode: the stacked MLP wants a seed axis, added back here.
-        p1 = {k: v.unsqueeze(0) for k, v in p.items()}
-        m1 = [x.unsqueeze(0) for x in m] if m else None
-        logp, _ = log_prob_and_entropy(p1, o.unsqueeze(0), a.unsqueeze(0), spec, m1)
-        return logp.squeeze(0)
-
-    def one_episode(o, a, w, *m):
-        _, pull = vjp(lambda p: log_probs(p, o, a, m), single)
-        # A Python loop over the few weightings: vmap over the pull-back itself is ~3x slower.
-        flat = []
-        for i in range(w.shape[0]):
-            (g,) = pull(w[i])
-            flat.append(torch.cat([g[k].reshape(-1) for k in names]))
-        return torch.stack(flat)
-
-    over_episodes = vmap(one_episode)
-    weights = weights.to(obs.dtype)
-    E = weights.shape[0]
-    # Episodes are processed shortest first, in chunks padded only to their own longest
-    # episode: padding costs as much as real steps, and lengths vary tenfold within a pool.
-    # An episode's length here is one past its last nonzero weight (steps after it add nothing).
-    nonzero = (weights != 0).any(1)  # (E, T)
-    length = torch.where(nonzero.any(-1), nonzero.shape[-1] - nonzero.flip(-1).int().argmax(-1), 1)
-    order = torch.argsort(length, stable=True)
-    sorted_length = length[order]
-    out = torch.empty(E, weights.shape[1], sum(v.numel() for v in single.values()))
-    start = 0
-    while start < E:
-        # the longest prefix of the remaining episodes whose padded size fits one call
-        fits = torch.arange(1, E - start + 1) * sorted_length[start:] <= rows_per_call
-        n = max(1, int(fits.sum()))  # fits is a run of True then False: the product grows
-        idx, T = order[start:start + n], int(sorted_length[start + n - 1])
-        out[idx] = over_episodes(obs[idx, :T], actions[idx, :T], weights[idx, :, :T],
-                                 *(m[idx, :T] for m in masks))
-        start += n
-    return out
 
 
 # --------------------------------------------------------------------------- collection
