@@ -67,6 +67,13 @@ def write_run_dir(path, returns, *, lengths=None, suite="slides", env="CartPole-
     if crossed.size:
         i = int(crossed[0])
         solved = {"update": i, "episode": i, "env_steps": int(env_steps[i])}
+    # the last-100 rule, computed here by its definition (an oracle beside pgbench.runs.log)
+    solved_last100 = None
+    if threshold is not None:
+        for i in range(99, n):
+            if sum(returns[i - 99:i + 1]) >= 100 * threshold:
+                solved_last100 = {"update": i, "episode": i, "env_steps": int(env_steps[i])}
+                break
     setting = setting or {}
     arm = variant + "".join(f"__{k}={setting[k]}" for k in sorted(setting))
     config = {"env_id": env, "variant": variant, "seed": seed, "total_steps": total_steps,
@@ -81,6 +88,7 @@ def write_run_dir(path, returns, *, lengths=None, suite="slides", env="CartPole-
         "stop_reason": stop_reason or ("solved" if solved else "budget"),
         "reward_threshold": threshold,
         "solved": solved,
+        "solved_last100": solved_last100,
         "totals": {"env_steps": int(env_steps[-1]) if n else 0, "episodes": n, "updates": n},
         "provenance": {"git_commit": "0" * 40, "git_dirty": False,
                        "packages": {"numpy": np.__version__, "pandas": pd.__version__},

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from synthetic import running_rewards, write_run_dir
 
-from pgbench.analysis import curves, runs
+from pgbench.analysis import curves
 from pgbench.analysis.aggregate import aggregate_runs
 from pgbench.analysis.runs import SkippedRunWarning
 from pgbench.cli import main
@@ -142,16 +142,6 @@ def test_curve_window_is_the_ten_latest_episodes():
     # at 120 all 12 episodes are done: mean of returns 3..12 = 7.5; at 55: mean of 1..5 = 3
     np.testing.assert_array_equal(values, [np.nan, 1.0, 3.0, 7.5])
     assert not carried.any()
-
-
-def test_plain_rule_needs_a_full_window_of_100_episodes():
-    steps = np.arange(1, 201) * 500
-    # 99 perfect episodes are not enough: a partial window would "solve" at the first one
-    assert runs.plain_rule_crossing(np.full(99, 500.0), steps[:99], 475.0) == (49500.0, 99.0, True)
-    assert runs.plain_rule_crossing(np.full(100, 500.0), steps[:100], 475.0) == (50000.0, 100.0, False)
-    # a mean of exactly the threshold counts: 95 x 500 + 5 x 0 = 100 x 475
-    returns = np.array([0.0] * 5 + [500.0] * 95)
-    assert runs.plain_rule_crossing(returns, steps[:100], 475.0)[2] is False
 
 
 def test_incomplete_and_partial_run_dirs_are_skipped_with_a_warning(tmp_path):

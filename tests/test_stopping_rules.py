@@ -4,8 +4,8 @@ import pytest
 
 from pgbench.rl.config import make_config
 from pgbench.runs.log import (
-    PLAIN_GRACE_EPISODES,
-    PLAIN_WINDOW,
+    LAST100_GRACE_EPISODES,
+    LAST100_WINDOW,
     SeedLog,
     record_episode,
     stop_reason,
@@ -62,7 +62,7 @@ def test_stop_reason_waits_for_the_last_100_rule_for_at_most_the_grace_episodes(
     log = SeedLog(seed=0, episodes=50, env_steps=500)
     assert stop_reason(cfg, log) is None  # nothing fired, budget left
     log.solved = {"update": 7, "episode": 40, "env_steps": 400}
-    log.episodes = 40 + PLAIN_GRACE_EPISODES  # exactly the grace: go on
+    log.episodes = 40 + LAST100_GRACE_EPISODES  # exactly the grace: go on
     assert stop_reason(cfg, log) is None
     log.episodes += 1  # one more than the grace: stop
     assert stop_reason(cfg, log) == "solved"
@@ -80,7 +80,7 @@ def test_stop_reason_budget_is_reached_at_exactly_total_steps():
     assert stop_reason(cfg, SeedLog(seed=0, env_steps=1001)) == "budget"
     solved = SeedLog(seed=0, env_steps=1000, solved_last100={"episode": 3})
     assert stop_reason(cfg, solved) == "budget"  # stop_when_solved off: the rules do not stop it
-    assert PLAIN_WINDOW == 100
+    assert LAST100_WINDOW == 100
 
 
 def test_last_100_rule_fires_when_the_mean_equals_the_threshold():

@@ -14,7 +14,9 @@ Rules that the contract leaves to this module (documented here, checked in tests
   order), with a warning; two copies would double its weight in every statistic.
 - ``final_return``: mean return of the last ``max(1, n // 10)`` of the run's n episodes.
 - ``episodes_to_threshold`` counts episodes (the 0-based ``solved.episode`` index + 1).
-- The plain rule needs a full window: the first episode i >= 99 (0-based) at which the mean
-  return of episodes i-99..i is >= the threshold.
+- Both rules of "solved" are read from run.json, as the trainer judged them
+  (:func:`pgbench.runs.log.record_episode`): the running reward, and the last-100 rule (the
+  first episode i >= 99, 0-based, at which the mean return of episodes i-99..i is >= the
+  threshold; only full windows count).
 - A run without ``meta.suite`` (``pgbench train`` run by hand) gets suite ``adhoc``.
 """

@@ -25,10 +25,6 @@ GRID_POINTS = 200
 CURVE_WINDOW = 10
 
 
-#: Episodes averaged by the plain threshold rule.
-PLAIN_RULE_WINDOW = 100
-
-
 #: The final return averages a run's last n // FINAL_DIVISOR episodes (its last 10%).
 FINAL_DIVISOR = 10
 
@@ -164,27 +160,6 @@ def mean_return(returns: np.ndarray) -> float:
     return float(np.mean(returns)) if len(returns) else math.nan
 
 
-def plain_rule_crossing(returns: np.ndarray, env_steps: np.ndarray, threshold: float,
-                        window: int = PLAIN_RULE_WINDOW) -> tuple[float, float, bool]:
-    """(steps, episodes, censored) of the first episode whose trailing ``window``-episode mean
-    return is >= ``threshold``. Shapes (n,). When never: (total steps, n, True).
-
-    Only full windows count: with fewer than ``window`` episodes the rule cannot fire, otherwise
-    a lucky first episode would "solve" the task.
-    """
-    n = len(returns)
-    total_steps = float(env_steps[-1]) if n else 0.0
-    if n >= window and threshold is not None and math.isfinite(threshold):
-        csum = np.concatenate([[0.0], np.cumsum(returns, dtype=float)])
-        trailing_sum = csum[window:] - csum[:-window]  # entry j: episodes j .. j+window-1
-        # compare sums, not means, so a mean of exactly the threshold is not lost to rounding
-        hits = np.flatnonzero(trailing_sum >= window * threshold - 1e-9)
-        if hits.size:
-            i = hits[0] + window - 1
-            return float(env_steps[i]), float(i + 1), False
-    return total_steps, float(n), True
-
-
 def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
     """One row of runs.parquet from a run's ``run.json`` (as a dict) and its episodes table."""
     def need(mapping: dict, key: str, where: str):
@@ -202,7 +177,6 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
     threshold = math.nan if threshold is None else float(threshold)
 
     returns = episodes["return"].to_numpy(dtype=float)
-    env_steps = episodes["env_steps"].to_numpy(dtype=np.int64)
     total_steps = int(need(totals, "env_steps", "totals."))
     total_episodes = int(need(totals, "episodes", "totals."))
     solved = info.get("solved")
@@ -210,9 +184,13 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         steps, eps, censored = float(solved["env_steps"]), float(solved["episode"]) + 1, False
     else:
         steps, eps, censored = float(total_steps), float(total_episodes), True
-    steps100, eps100, censored100 = plain_rule_crossing(returns, env_steps, threshold)
-    if censored100:  # censoring time is the run's length, as for the running-reward rule
-        steps100, eps100 = float(total_steps), float(total_episodes)
+    # the last-100 rule as the trainer judged it (pgbench.runs.log.record_episode, the one copy)
+    solved100 = info.get("solved_last100")
+    if solved100:
+        steps100, eps100, censored100 = (float(solved100["env_steps"]),
+                                         float(solved100["episode"]) + 1, False)
+    else:  # censoring time is the run's length, as for the running-reward rule
+        steps100, eps100, censored100 = float(total_steps), float(total_episodes), True
     episodes_path = run_dir / "episodes.parquet"
     return {
         "suite": str(meta.get("suite") or ADHOC_SUITE),

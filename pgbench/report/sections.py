@@ -65,8 +65,8 @@ def _env_sections(summary: Summary, palettes: Mapping[str, Mapping[str, str]], f
             "Fraction of seeds solved",
             f"Kaplan-Meier curves of the fraction of seeds solved vs environment steps on {env}",
             "Kaplan-Meier estimate of the fraction of seeds that reached the threshold by a given "
-            "number of environment steps, under the sources' running-reward rule (left) and the "
-            "plain rule, mean of the last 100 returns (right). Ticks: seeds censored there "
+            "number of environment steps, under the sources' running-reward rule (left) and "
+            "the last-100 rule, mean of the last 100 returns (right). Ticks: seeds censored there "
             "(budget reached without solving)."))
         figs.append(_figure_entry(
             run_figures.steps_to_solve_figure(runs, palette, rng=rng), fig_dir, f"steps-{key}.png",

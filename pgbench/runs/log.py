@@ -16,10 +16,10 @@ RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its run
 RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
 
 
-PLAIN_WINDOW = 100  # the plainer rule: mean return of the last 100 episodes >= threshold
+LAST100_WINDOW = 100  # the last-100 rule: mean return of the last 100 episodes >= threshold
 
 
-PLAIN_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on after the sources'
+LAST100_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on after the sources'
 
 
 @dataclass
@@ -37,7 +37,7 @@ class SeedLog:
     ema_state: float = float("nan")
     episode_rows: list = field(default_factory=list)
     update_rows: list = field(default_factory=list)
-    last_returns: deque = field(default_factory=lambda: deque(maxlen=PLAIN_WINDOW))
+    last_returns: deque = field(default_factory=lambda: deque(maxlen=LAST100_WINDOW))
 
 
 def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, truncated: bool,
@@ -54,8 +54,8 @@ def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, trun
         here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
         if log.solved is None and log.running_reward >= threshold:
             log.solved = here
-        if (log.solved_last100 is None and log.episodes + 1 >= PLAIN_WINDOW
-                and sum(log.last_returns) >= PLAIN_WINDOW * threshold):
+        if (log.solved_last100 is None and log.episodes + 1 >= LAST100_WINDOW
+                and sum(log.last_returns) >= LAST100_WINDOW * threshold):
             log.solved_last100 = here
     log.episodes += 1
 
@@ -64,7 +64,7 @@ def stop_reason(cfg: TrainConfig, log: SeedLog) -> str | None:
     """Why the run stops after its last update ("solved", "budget"), or None to go on."""
     if cfg.stop_when_solved and log.solved is not None and (
             log.solved_last100 is not None
-            or log.episodes - log.solved["episode"] > PLAIN_GRACE_EPISODES):
+            or log.episodes - log.solved["episode"] > LAST100_GRACE_EPISODES):
         return "solved"
     if log.env_steps >= cfg.total_steps:
         return "budget"

@@ -126,7 +126,7 @@ class CompiledRun:
         """Train the run to its stop and return its log; ``progress(self)`` is called after each
         compiled call (every :data:`ROUNDS_PER_CALL` rounds at most)."""
         from pgbench.envs.registry import check_env_id
-        from pgbench.runs.log import PLAIN_GRACE_EPISODES, PLAIN_WINDOW, RUNNING_REWARD_START
+        from pgbench.runs.log import LAST100_GRACE_EPISODES, LAST100_WINDOW, RUNNING_REWARD_START
         from pgbench.runs.log import RUNNING_REWARD_WEIGHT as W
         from pgbench.training.numba import loop as L
         from pgbench.training.numba.streams import MT_N, check_streams, mt_seed
@@ -137,15 +137,15 @@ class CompiledRun:
         ilog = np.zeros(L.ILOG_SIZE, dtype=np.int64)
         ilog[L.SOLVED:L.SOLVED + 3] = ilog[L.SOLVED_100:L.SOLVED_100 + 3] = -1
         flog = np.array([RUNNING_REWARD_START, math.nan])
-        ring = np.zeros(PLAIN_WINDOW)
+        ring = np.zeros(LAST100_WINDOW)
         mt = np.empty(MT_N + 1, dtype=np.uint32)
         mt_seed(self.noise_gen.initial_seed(), mt)  # the stream torch.rand draws from
         u = np.empty(self.T * n * self.uniforms, dtype=np.float32)
         net = (self.flat, self.W0, self.b0, self.W1, self.b1, self.m, self.v, self.grad)
         kernels = (self.act, self.use_drop, self.keep, self.scale, self.uniforms)
         buffers = (self.obs, self.actions, self.drop, self.z, self.h, self.logits)
-        rules = (threshold is not None, float(threshold or 0.0), PLAIN_WINDOW * (threshold or 0.0),
-                 W, 1 - W, PLAIN_WINDOW, PLAIN_GRACE_EPISODES)
+        rules = (threshold is not None, float(threshold or 0.0), LAST100_WINDOW * (threshold or 0.0),
+                 W, 1 - W, LAST100_WINDOW, LAST100_GRACE_EPISODES)
         ep_int, ep_float = np.empty((R * n, 6), np.int64), np.empty((R * n, 2))
         up_float = np.empty((R, 3))
         episodes, updates = [], []
