@@ -420,7 +420,7 @@ def test_malformed_reference_exits_2(tmp_path, capsys, content, expected):
 def test_missing_or_malformed_summary_exits_2(tmp_path, reference, capsys):
     err = run_expecting_error(["check", str(tmp_path / "empty"), "--reference", str(reference)],
                               capsys)
-    assert "runs.parquet not found" in err and "pgbench aggregate" in err
+    assert "runs.parquet is missing" in err and "pgbench aggregate" in err
 
     summary = write_summary(tmp_path / "cur", {CARTPOLE: normal_returns(1, 3)})
     runs = pd.read_parquet(summary / "runs.parquet").drop(columns=["episodes_sha256"])
@@ -434,7 +434,7 @@ def test_missing_or_malformed_summary_exits_2(tmp_path, reference, capsys):
 
     err = run_expecting_error(["reference", str(tmp_path / "empty"), "--out",
                                str(tmp_path / "r.json")], capsys)
-    assert "runs.parquet not found" in err
+    assert "runs.parquet is missing" in err
     assert not (tmp_path / "r.json").exists()
 
 

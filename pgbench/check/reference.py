@@ -12,6 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
+from pgbench.analysis.summary import read_table
 from pgbench.check.format import group_label
 from pgbench.check.gate import (
     GATE_DEFAULTS,
@@ -61,16 +62,8 @@ def read_summary_runs(summary_dir: str | Path, columns: Iterable[str] = RUN_COLU
     Returns a frame with the requested columns, ``seed`` as int64, ``final_return`` as float64
     and ``packages`` as canonical JSON.
     """
-    import pandas as pd
-
     path = Path(summary_dir) / "runs.parquet"
-    if not path.is_file():
-        raise UserError(f"{path} not found; expected a summary directory written by "
-                        "`pgbench aggregate` (with runs.parquet)")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several types for damaged files
-        raise UserError(f"{path} is not a readable Parquet file ({err})") from None
+    frame = read_table(summary_dir, "runs", allow_empty=False)
     columns = list(columns)
     for name, default in OPTIONAL_RUN_COLUMNS.items():
         if name in columns and name not in frame.columns:
@@ -79,8 +72,6 @@ def read_summary_runs(summary_dir: str | Path, columns: Iterable[str] = RUN_COLU
     if missing:
         raise UserError(f"{path} lacks columns {', '.join(missing)}; expected the runs table of "
                         "docs/contracts.md")
-    if frame.empty:
-        raise UserError(f"{path} has no runs; expected at least one row")
     frame = frame[columns].copy()
     try:
         frame["seed"] = frame["seed"].astype("int64")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pgbench.analysis.runs import parse_setting_label, setting_label
+from pgbench.analysis.summary import Summary
 from pgbench.claims.catalog import STATISTICS
 from pgbench.claims.model import Claim
 from pgbench.claims.registry import (
@@ -29,41 +30,16 @@ from pgbench.stats import survival
 
 
 # --------------------------------------------------------------------------- evaluation
-class Summary:
-    """The tables of a summary directory, each read once when first asked for."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise UserError(f"summary directory {self.path} does not exist; make it with "
-                            "`pgbench aggregate RUN_DIRS --out SUMMARY`")
-        self._tables: dict[str, pd.DataFrame | None] = {}
-
-    def table(self, name: str) -> pd.DataFrame | None:
-        """SUMMARY/<name>.parquet, or None when the file is absent; UserError when unreadable."""
-        if name not in self._tables:
-            path = self.path / f"{name}.parquet"
-            if not path.is_file():
-                self._tables[name] = None
-            else:
-                try:
-                    self._tables[name] = pd.read_parquet(path)
-                except Exception as err:  # pyarrow raises several types for damaged files
-                    raise UserError(f"{path} is not a readable Parquet file ({err})") from None
-        return self._tables[name]
-
-    def runs(self) -> pd.DataFrame:
-        runs = self.table("runs")
-        if runs is None:
-            raise UserError(f"{self.path / 'runs.parquet'} not found; expected a summary directory "
-                            "written by `pgbench aggregate`")
-        needed = ["suite", "env", "variant", "setting", "seed", "final_return",
-                  *itertools.chain.from_iterable(RULES.values())]
-        missing = [c for c in needed if c not in runs.columns]
-        if missing:
-            raise UserError(f"{self.path / 'runs.parquet'} lacks columns {', '.join(missing)}; "
-                            "expected the runs table of docs/contracts.md")
-        return runs
+def claim_runs(summary: Summary) -> pd.DataFrame:
+    """The summary's runs table, with the columns the claims read (both rules' times)."""
+    runs = summary.runs
+    needed = ["suite", "env", "variant", "setting", "seed", "final_return",
+              *itertools.chain.from_iterable(RULES.values())]
+    missing = [c for c in needed if c not in runs.columns]
+    if missing:
+        raise UserError(f"{summary.path / 'runs.parquet'} lacks columns {', '.join(missing)}; "
+                        "expected the runs table of docs/contracts.md")
+    return runs
 
 
 def _consistent(settings: list[dict[str, str]]) -> dict[str, str] | None:
@@ -201,7 +177,7 @@ def evaluate_claim(claim: Claim, summary: Summary, *, seed: int = 0, confidence:
             return [not_run(env_label, results)]
         return [_judged(claim, env_label, "default", r, confidence) for r in results]
 
-    runs = summary.runs()
+    runs = claim_runs(summary)
     suite_runs = runs[runs["suite"] == claim.suite]
     if suite_runs.empty:
         return [not_run(env_label, f"suite {claim.suite!r} is not in the summary (the pipeline did "
@@ -243,7 +219,7 @@ def evaluate_claims(claims: list[Claim], summary: str | Path | Summary, *, seed:
     if n_resamples < 100:
         raise UserError(f"bad n_resamples {n_resamples!r}; accepted: an integer >= 100")
     summary = summary if isinstance(summary, Summary) else Summary(summary)
-    summary.runs()  # a summary without a readable runs table is an error, whatever the claims
+    claim_runs(summary)  # a summary without a readable runs table is an error, whatever the claims
     rows = [row for claim in claims
             for row in evaluate_claim(claim, summary, seed=seed, confidence=confidence,
                                       n_resamples=n_resamples)]
