@@ -57,7 +57,8 @@ def with_suite(**changes):
     (with_suite(settings={"total_steps": -5}), ["total_steps", "-5"]),
     (with_suite(settings={"episodes_per_update": 1, "learning_rate": 0.1}), ["learning_rate"]),
     (with_suite(settings={"episodes_per_update": 1, "gamma": 2.0}), ["gamma", "2.0"]),
-    (with_suite(vary={"dropout": [0.5, 0.5]}), ["'vanilla__dropout=0.5'", "same config"]),
+    (with_suite(vary={"dropout": [0.5, 0.5]}),
+     ["'vanilla__dropout=0.5'", "given twice", "list each value of a varied setting once"]),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, config, needles):
     res = snakemake(tmp_path, "-n", config=config, timeout=120)

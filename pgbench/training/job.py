@@ -122,7 +122,8 @@ def build_requests(spec: Any) -> list[RunRequest]:
         arm = _name(arm_spec["arm"], f"arm name in arms[{i}]")
         where = f"arm {arm!r}"
         if arm in arm_of_config.values():
-            raise UserError(f"{where} is given twice; give each arm once")
+            raise UserError(f"{where} is given twice; give each arm once (in a suite: list each "
+                            "value of a varied setting once)")
         variant = _name(arm_spec["variant"], f"variant of {where}")
         seeds = _seeds(arm_spec["seeds"], where)
         out = _name(arm_spec["out"], f"out of {where}")
@@ -145,7 +146,8 @@ def build_requests(spec: Any) -> list[RunRequest]:
             raise UserError(f"{where}: {err}") from None
         same = arm_of_config.setdefault(configs[0].hash(with_seed=False), arm)
         if same != arm:
-            raise UserError(f"arms {same!r} and {arm!r} have the same config; give each config once")
+            raise UserError(f"arms {same!r} and {arm!r} have the same config; give each config once "
+                            "(in a suite: list each value of a varied setting once)")
         meta = {"suite": suite, "arm": arm, "setting": {k: _text(v) for k, v in setting.items()},
                 "command": train_command(suite, env, arm, variant, overrides, setting, seeds, out)}
         for cfg in configs:

@@ -8,9 +8,9 @@ import shlex
 
 from snakemake.utils import validate
 
-from pgbench.rl.config import make_config
-from pgbench.envs.registry import check_env_id
 from pgbench.core.errors import UserError
+from pgbench.envs.registry import check_env_id
+from pgbench.training.job import build_requests
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -68,23 +68,14 @@ def build_train_jobs():
         for seed in seed_list(suite_cfg):
             blocks.setdefault(seed // suite_cfg["seeds_per_job"], []).append(seed)
         for env, settings in env_settings(suite_cfg).items():
-            env_arms, arm_of_config = [], {}  # config hash (no seed) -> arm
-            for variant, setting, arm in arms(suite_cfg):
-                overrides = {**settings, **setting}
-                where = f"suite {suite!r}, env {env!r}, variant {variant!r}"
-                try:
-                    check_env_id(env)
-                    cfg = make_config(variant, {**overrides, "env_id": env})
-                except UserError as err:
-                    raise ConfigError(f"config error in {where}: {err}") from None
-                key = cfg.hash(with_seed=False)
-                if key in arm_of_config:
-                    raise ConfigError(f"config error in {where}: arms {arm_of_config[key]!r} and "
-                                      f"{arm!r} have the same config; list each value of a varied "
-                                      "setting once")
-                arm_of_config[key] = arm
-                env_arms.append(dict(arm=arm, variant=variant, overrides=overrides, setting=setting,
-                                     out=run_dir(suite, env, arm, "{seed}")))
+            env_arms = [dict(arm=arm, variant=variant, overrides={**settings, **setting},
+                             setting=setting, out=run_dir(suite, env, arm, "{seed}"))
+                        for variant, setting, arm in arms(suite_cfg)]
+            try:  # the train job's own checks (pgbench.training.job): one copy of each
+                build_requests(dict(suite=suite, env=env,
+                                    arms=[{**a, "seeds": seed_list(suite_cfg)[:1]} for a in env_arms]))
+            except UserError as err:
+                raise ConfigError(f"config error in suite {suite!r}, env {env!r}: {err}") from None
             for block, block_seeds in blocks.items():
                 jobs[(suite, env, str(block))] = dict(
                     suite=suite, env=env, arms=[{**a, "seeds": block_seeds} for a in env_arms])
