@@ -104,7 +104,7 @@ def phase(cfgs, collapse: bool):
             run = ProfiledRun(cfg, spent)
             if collapse:
                 run.b1[:] = (20.0, -20.0)
-            spent["set-up (CompiledRun.__init__)"] += clock() - a
+            spent["set-up (NumbaRun.__init__)"] += clock() - a
             log = run.run()
             a = clock()
             write_run(Path(tmp) / f"r{k}", cfg, log, {}, prov, 0.0, 0.0)

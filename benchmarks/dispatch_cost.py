@@ -31,7 +31,7 @@ import pgbench  # pins (or not) before torch and NumPy load
 import torch
 from dataclasses import replace
 from pgbench.rl.config import make_config
-from pgbench.training.numba.engine import CompiledRun
+from pgbench.training.numba.engine import NumbaRun
 from pgbench.core.dispatch import configure_torch
 from pgbench.training.group import GroupTrainer
 from slides_arms import slides_configs
@@ -39,7 +39,7 @@ from slides_arms import slides_configs
 configure_torch(torch)
 name = {name!r}
 if name == "slides-numba":
-    CompiledRun(slides_configs(1, 1000, engine="numba")[0]).run()  # load kernels first
+    NumbaRun(slides_configs(1, 1000, engine="numba")[0]).run()  # load kernels first
 t = time.process_time()
 if name == "slides-torch":
     logs = GroupTrainer(slides_configs(2, 20_000)).run()
@@ -49,7 +49,7 @@ elif name == "cs234-ip":
         "normalize_advantages": True, "gamma": 1.0, "lr": 0.03, "hidden": (64,)}})
     logs = GroupTrainer([replace(cfg, seed=0)]).run()
 else:
-    logs = [CompiledRun(c).run() for c in slides_configs(2, 100_000, engine="numba")]
+    logs = [NumbaRun(c).run() for c in slides_configs(2, 100_000, engine="numba")]
 cpu = time.process_time() - t
 print(json.dumps({{"cpu_s": cpu, "steps": sum(l.env_steps for l in logs),
                   "capability": torch.backends.cpu.get_cpu_capability()}}))

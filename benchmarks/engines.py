@@ -6,7 +6,7 @@
 - *torch*: ``engine=torch``, every run of the sample as one group (as ``pgbench train-job``);
 - *numba, per episode*: ``engine=numba``'s per-episode driver
   (:class:`pgbench.training.numba.reference.EpisodeRun`, one Python round trip per episode);
-- *compiled*: ``engine=numba`` as it trains now (:class:`pgbench.training.numba.engine.CompiledRun`, the
+- *compiled*: ``engine=numba`` as it trains now (:class:`pgbench.training.numba.engine.NumbaRun`, the
   whole loop compiled, ``ROUNDS_PER_CALL`` rounds per call).
 
 The sample is the default slides suite's 8 arms (CartPole-v1, one episode per update, 4-128-2
@@ -41,10 +41,10 @@ from slides_arms import ARMS, slides_configs  # noqa: E402
 from throughput import textbook_reinforce  # noqa: E402
 
 from pgbench.training.group import GroupTrainer  # noqa: E402
-from pgbench.training.numba.engine import CompiledRun  # noqa: E402
+from pgbench.training.numba.engine import NumbaRun  # noqa: E402
 from pgbench.training.numba.reference import EpisodeRun  # noqa: E402
 
-DRIVERS = {"numba, per episode": EpisodeRun, "compiled": CompiledRun}
+DRIVERS = {"numba, per episode": EpisodeRun, "compiled": NumbaRun}
 
 
 def train(engine: str, cfgs, collapse: bool = False) -> tuple[float, float, int, int]:

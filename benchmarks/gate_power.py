@@ -73,12 +73,12 @@ def condition_config(base, overrides: dict):
 
 
 def train_pool(cfg, seeds: list[int]) -> list[dict]:
-    from pgbench.training.numba.engine import CompiledRun
+    from pgbench.training.numba.engine import NumbaRun
 
     rows = []
     for seed in seeds:
         t0 = time.process_time()
-        log = CompiledRun(replace(cfg, seed=seed)).run()
+        log = NumbaRun(replace(cfg, seed=seed)).run()
         returns = np.array([row[3] for row in log.episode_rows], dtype=float)
         rows.append({"seed": seed, "mean_return": mean_return(returns),
                      "final_return": final_return(returns),

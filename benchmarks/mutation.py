@@ -44,7 +44,7 @@ FAST = ["-m", "not slow and not browser"]
 class Target:
     """What to mutate (a module, optionally only some of its functions) and which tests run."""
 
-    module: str  # path of the source file, e.g. "pgbench/estimators.py"
+    module: str  # path of the source file, e.g. "pgbench/rl/estimators.py"
     tests: tuple[str, ...]  # pytest node ids or files: the fast tests that cover the module
     functions: tuple[str, ...] = ()  # mutmut name globs inside the module; () = every function
     note: str = ""

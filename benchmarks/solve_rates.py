@@ -22,7 +22,7 @@ from scipy import stats
 
 import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
 from pgbench.rl.config import make_config
-from pgbench.training.numba.engine import CompiledRun
+from pgbench.training.numba.engine import NumbaRun
 
 
 def pass_count(solved: int, seeds: int, n: int, risk: float = 1e-3) -> tuple[float, int]:
@@ -45,7 +45,7 @@ def main() -> None:
                                      "stop_when_solved": True})
     started, rows = time.perf_counter(), []
     for seed in range(1000, 1000 + args.seeds):
-        log = CompiledRun(replace(cfg, seed=seed)).run()
+        log = NumbaRun(replace(cfg, seed=seed)).run()
         rows.append({"seed": seed, "solved_at": (log.solved or {}).get("env_steps")})
     solved = sum(r["solved_at"] is not None for r in rows)
     p_low, k = pass_count(solved, args.seeds, args.n)

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("pgbench.runs.importing", "turn other libraries' results (tidy CSV/Parquet, SB3 "
                "Monitor files) into run directories"),
     "gradstudy": ("pgbench.gradstudy.cli", "measure bias and variance of gradient estimators"),
-    "compile": ("pgbench.training.warmup", "compile the compiled engine's kernels into Numba's cache"),
+    "compile": ("pgbench.training.warmup", "compile the numba engine's kernels into Numba's cache"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Tests of `pgbench reference` / `pgbench check` (pgbench/check.py).
+"""Tests of `pgbench reference` / `pgbench check` (pgbench/check/).
 
 Summary directories are built by hand (`write_summary`) with the runs.parquet columns of
 docs/contracts.md; final returns are drawn from known distributions so the verdicts are known.

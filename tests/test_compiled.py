@@ -132,7 +132,7 @@ def test_follows_the_torch_engine_while_no_action_flips(variant, overrides):
     only the network's rounding differs, so the first episodes are the same (every field), and
     the first updates agree to rounding."""
     cfg = slides(variant, total_steps=4000, **overrides)
-    ours = engine.CompiledRun(cfg).run()
+    ours = engine.NumbaRun(cfg).run()
     theirs = GroupTrainer(replace(cfg, engine="torch")).run()[0]
     assert ours.episode_rows[:20] == theirs.episode_rows[:20]
     np.testing.assert_allclose([r[3:6] for r in ours.update_rows[:3]],
@@ -159,7 +159,7 @@ def test_long_episodes_and_time_limits_match_the_torch_engine(env_id, n, dropout
     cfg = slides("rtg", env_id=env_id, episodes_per_update=n, dropout=dropout, lr=1e-12,
                  hidden=[16], total_steps=3500)
     w = balancing_weights(16, 4, gain=2.0)
-    ours = engine.CompiledRun(cfg)
+    ours = engine.NumbaRun(cfg)
     ours.flat[:] = w
     theirs = GroupTrainer(replace(cfg, engine="torch"))
     theirs.opt.flat[0] = torch.from_numpy(w)
@@ -171,19 +171,19 @@ def test_long_episodes_and_time_limits_match_the_torch_engine(env_id, n, dropout
 
 
 def test_same_seed_same_numbers_and_seeds_differ():
-    a, b = (engine.CompiledRun(slides(total_steps=4000, dropout=0.6)).run() for _ in range(2))
+    a, b = (engine.NumbaRun(slides(total_steps=4000, dropout=0.6)).run() for _ in range(2))
     assert a.episode_rows == b.episode_rows
     assert [r[:6] for r in a.update_rows] == [r[:6] for r in b.update_rows]  # (7th: NaN)
-    c = engine.CompiledRun(slides(total_steps=4000, dropout=0.6, seed=1)).run()
+    c = engine.NumbaRun(slides(total_steps=4000, dropout=0.6, seed=1)).run()
     assert c.episode_rows != a.episode_rows
 
 
 def test_stops_when_solved_or_at_the_budget():
-    log = engine.CompiledRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
+    log = engine.NumbaRun(slides("rtg_baseline", baseline="whiten", total_steps=300_000,
                                       stop_when_solved=True)).run()
     assert log.stop_reason == "solved" and log.solved is not None
     assert log.env_steps < 300_000
-    budget = engine.CompiledRun(slides(total_steps=1000)).run()
+    budget = engine.NumbaRun(slides(total_steps=1000)).run()
     assert budget.stop_reason == "budget" and 1000 <= budget.env_steps < 1000 + 500
 
 
@@ -225,13 +225,13 @@ def test_train_runs_sends_numba_runs_to_the_compiled_engine(tmp_path, monkeypatc
     cfg = slides("rtg", total_steps=2000)
     torch_cfg = replace(cfg, engine="torch", seed=1)
     compiled_seeds = []
-    original = engine.CompiledRun.run
+    original = engine.NumbaRun.run
 
     def spy(self, progress=None):
         compiled_seeds.append(self.cfg.seed)
         return original(self, progress)
 
-    monkeypatch.setattr(engine.CompiledRun, "run", spy)
+    monkeypatch.setattr(engine.NumbaRun, "run", spy)
     logs = train_runs([RunRequest(cfg, tmp_path / "a"), RunRequest(torch_cfg, tmp_path / "b")])
     assert [log.seed for log in logs] == [0, 1] and compiled_seeds == [0]
     info = json.loads((tmp_path / "a" / "run.json").read_text())

@@ -58,7 +58,7 @@ def test_the_compiled_loop_gives_the_per_episode_drivers_numbers(variant, overri
     state, over several compiled calls (few rounds per call)."""
     monkeypatch.setattr(engine, "ROUNDS_PER_CALL", 37)
     cfg = slides(variant, **overrides)
-    ours, theirs = engine.CompiledRun(cfg).run(), EpisodeRun(cfg).run()
+    ours, theirs = engine.NumbaRun(cfg).run(), EpisodeRun(cfg).run()
     assert state_of(ours) == state_of(theirs)
     if overrides.get("stop_when_solved"):
         assert ours.stop_reason == "solved" or overrides["total_steps"] < 100_000
@@ -68,7 +68,7 @@ def test_collapsed_policy_many_short_episodes():
     """A policy that always pushes left (~9-step episodes, as a collapsed seed): thousands of
     one-episode updates, across calls."""
     cfg = slides(dropout=0.6, total_steps=40_000)
-    ours, theirs = engine.CompiledRun(cfg), EpisodeRun(cfg)
+    ours, theirs = engine.NumbaRun(cfg), EpisodeRun(cfg)
     for run in (ours, theirs):
         run.b1[:] = (20.0, -20.0)
     a, b = ours.run(), theirs.run()

@@ -1,4 +1,4 @@
-"""`pgbench digest` / `pgbench compare` (pgbench/digest.py): does a run reproduce the committed
+"""`pgbench digest` / `pgbench compare` (pgbench/report/digest.py): does a run reproduce the committed
 report? Runs byte-identical, verdicts equal, or a list of what differs."""
 
 from __future__ import annotations

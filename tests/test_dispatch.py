@@ -1,4 +1,4 @@
-"""Same numbers whatever CPU dispatch the environment asks for (pgbench/dispatch.py).
+"""Same numbers whatever CPU dispatch the environment asks for (pgbench/core/dispatch.py).
 
 A machine with other SIMD units (AVX-512, say) makes torch, NumPy and their BLAS pick other
 kernels, which round differently. One machine can simulate that: the same libraries read

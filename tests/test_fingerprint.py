@@ -1,4 +1,4 @@
-"""Platform fingerprints (pgbench/fingerprint.py): what must match for `identical`."""
+"""Platform fingerprints (pgbench/core/fingerprint.py): what must match for `identical`."""
 
 import json
 

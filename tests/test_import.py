@@ -1,4 +1,4 @@
-"""`pgbench import` (pgbench/importing.py): hand-made SB3 Monitor files and tidy tables become run
+"""`pgbench import` (pgbench/runs/importing.py): hand-made SB3 Monitor files and tidy tables become run
 directories that `aggregate` and `check` read like native runs."""
 
 from __future__ import annotations

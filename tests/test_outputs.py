@@ -1,4 +1,4 @@
-"""`--out` safety, one rule for every command (pgbench/outputs.py): a target that is not
+"""`--out` safety, one rule for every command (pgbench/core/outputs.py): a target that is not
 pgbench's own output of the command's kind is refused (exit 2, one line naming the path and what
 is accepted); a complete output of the same config is skipped; pgbench's own output is replaced
 only with --force; a file pgbench did not write is never deleted, --force or not."""

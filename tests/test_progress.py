@@ -1,4 +1,4 @@
-"""Progress lines of a training call (pgbench/progress.py), driven by a fake clock and trainer."""
+"""Progress lines of a training call (pgbench/core/progress.py), driven by a fake clock and trainer."""
 
 import io
 from types import SimpleNamespace as NS

@@ -15,7 +15,7 @@ from typing import Callable, TextIO
 
 class ProgressLines:
     """Called after every update with the trainer (anything with ``cfgs`` and ``logs``: a
-    GroupTrainer or a CompiledRun); prints to ``stream``.
+    GroupTrainer or a NumbaRun); prints to ``stream``.
 
     ``runs`` and ``budget`` are the planned runs and their summed ``total_steps``. A run counts
     as done once its log has a ``stop_reason``; its whole budget then counts as used (a run

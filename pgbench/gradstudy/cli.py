@@ -36,7 +36,7 @@ def configure_parser(parser) -> None:
     parser.add_argument("--exact", action="store_true",
                         help="exact mode: study a small MDP whose trajectories can all be listed, "
                              "and write each estimator's exact mean and variance beside the "
-                             "sampled study's (pgbench/exactstudy.py); --snapshots, --variant, "
+                             "sampled study's (pgbench/gradstudy/exactstudy.py); --snapshots, --variant, "
                              "--set and --max-steps do not apply")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the training run, the episodes and the bootstrap (default: 0)")

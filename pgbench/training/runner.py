@@ -71,10 +71,10 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False,
     try:
         for i, r in enumerate(requests):  # compiled runs: one at a time, each in its own loop
             if r.cfg.engine == "numba":
-                from pgbench.training.numba.engine import CompiledRun
+                from pgbench.training.numba.engine import NumbaRun
 
                 shares.start([i])
-                logs[i] = CompiledRun(r.cfg).run(progress=bar)
+                logs[i] = NumbaRun(r.cfg).run(progress=bar)
                 write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
                 _drop_rows(logs[i])
         for members in groups.values():

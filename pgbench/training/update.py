@@ -74,8 +74,9 @@ def policy_loss(cfg, logp, adv, valid, n_episodes, logp_old=None, n_valid=None):
 
 
 #: Rows (steps) per block of the update's forward and backward passes: enough that the fixed
-#: cost of a block's passes is small, few enough that its activations stay in cache (1024-2048
-#: measured fastest for 64 CartPole episodes). A power of two.
+#: cost of a block's passes is small, few enough that its activations stay in cache. A power of
+#: two. It is part of the arithmetic (a seed's gradient adds its blocks' gradients in order), so
+#: changing it changes the runs' numbers.
 UPDATE_BLOCK_ROWS = 2048
 
 

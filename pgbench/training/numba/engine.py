@@ -1,4 +1,4 @@
-"""``CompiledRun``: one run of the numba engine, from its config to its :class:`pgbench.runs.log.SeedLog`.
+"""``NumbaRun``: one run of the numba engine, from its config to its :class:`pgbench.runs.log.SeedLog`.
 
 It seeds the run's streams as the torch engine does, checks once per process that the compiled
 CartPole and random streams reproduce Gymnasium's and NumPy's/torch's bit for bit, and calls
@@ -70,7 +70,7 @@ def check_cartpole(episodes: int = 64) -> None:
 ROUNDS_PER_CALL = 1024  # rounds (episodes and updates) per compiled call at most
 
 
-class CompiledRun:
+class NumbaRun:
     """One run of a config with ``engine=numba``; ``run(progress)`` trains it and returns its
     :class:`pgbench.runs.log.SeedLog` (the same record the torch trainer keeps)."""
 

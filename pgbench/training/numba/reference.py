@@ -1,11 +1,11 @@
 """The per-episode driver of ``engine=numba``, kept as the reference the compiled loop is
 checked and measured against.
 
-:class:`EpisodeRun` trains a run as :class:`pgbench.training.numba.engine.CompiledRun` did before the whole
+:class:`EpisodeRun` trains a run as :class:`pgbench.training.numba.engine.NumbaRun` did before the whole
 loop moved into compiled code: Python draws each round's reset seeds and builds one
 ``PCG64(seed)`` per reset (as CartPoleEnv.reset), draws the action noise with ``torch.rand`` per
 chunk, calls the rollout and update kernels, and records each episode and the stop rule. It
-gives the same numbers as :class:`~pgbench.training.numba.engine.CompiledRun` (tests/test_compiled.py), at
+gives the same numbers as :class:`~pgbench.training.numba.engine.NumbaRun` (tests/test_compiled.py), at
 a Python round trip per episode (BENCHMARKS.md, "Compiled engine: profile").
 """
 
@@ -17,12 +17,12 @@ import time
 import numpy as np
 import torch
 
-from pgbench.training.numba.engine import CompiledRun
+from pgbench.training.numba.engine import NumbaRun
 from pgbench.training.numba.kernels import learn, rollout
 from pgbench.training.rollout import noise_chunk_end
 
 
-class EpisodeRun(CompiledRun):
+class EpisodeRun(NumbaRun):
     """One ``engine=numba`` run, one Python round trip per round of episodes."""
 
     def collect(self) -> None:
