@@ -286,7 +286,7 @@ def test_missing_column_and_bad_verdict_are_named(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_kaplan_meier_by_hand_and_against_scipy():
-    t, f = style.kaplan_meier([10, 20, 20, 30], [True, True, False, False])
+    t, f = style.solved_fraction_curve([10, 20, 20, 30], [True, True, False, False])
     # At 10: 1 of 4 solved -> S = 3/4. At 20: 1 of 3 at risk solved -> S = 3/4 * 2/3 = 1/2.
     np.testing.assert_allclose(t, [0, 10, 20])
     np.testing.assert_allclose(f, [0, 0.25, 0.5])
@@ -299,7 +299,7 @@ def test_kaplan_meier_by_hand_and_against_scipy():
     rng = np.random.default_rng(3)
     times = rng.integers(1, 50, size=40).astype(float)
     solved = rng.random(40) < 0.6
-    t, f = style.kaplan_meier(times, solved)
+    t, f = style.solved_fraction_curve(times, solved)
     res = ecdf(CensoredData(uncensored=times[solved], right=times[~solved]))
     np.testing.assert_allclose(f[1:], res.cdf.evaluate(t[1:]), atol=1e-12)
 
@@ -347,7 +347,7 @@ def test_a_long_summary_command_is_shortened_in_the_report():
 
 
 def test_kaplan_meier_all_censored_is_flat_zero():
-    t, f = style.kaplan_meier([5.0, 7.0], [False, False])
+    t, f = style.solved_fraction_curve([5.0, 7.0], [False, False])
     np.testing.assert_array_equal(t, [0.0])
     np.testing.assert_array_equal(f, [0.0])
 

@@ -24,7 +24,7 @@ from pgbench.report.figures.style import (
     _arms_in,
     _styled,
     format_steps,
-    kaplan_meier,
+    solved_fraction_curve,
 )
 
 #: The slides' quoted steps to solve: label -> env steps.
@@ -73,7 +73,7 @@ def headline_figure(runs: pd.DataFrame, palette: Mapping[str, str]) -> Figure:
             times = one["steps_to_threshold"].to_numpy(float)
             solved = ~one["censored"].to_numpy(bool)
             keep = np.isfinite(times)
-            t, frac = kaplan_meier(times[keep], solved[keep])
+            t, frac = solved_fraction_curve(times[keep], solved[keep])
             end = float(times[keep].max()) if keep.any() else high
             t = np.maximum(t, low)
             colour = palette.get(arm, "#333333")

@@ -22,7 +22,7 @@ from pgbench.report.figures.style import (
     _threshold_line,
     arm_label,
     bootstrap_mean_ci,
-    kaplan_meier,
+    solved_fraction_curve,
 )
 
 
@@ -112,7 +112,7 @@ def solved_fraction_figure(runs: pd.DataFrame, palette: Mapping[str, str]) -> Fi
             solved = ~one[censored_col].to_numpy(dtype=bool)
             keep = np.isfinite(times)
             times, solved = times[keep], solved[keep]
-            t, frac = kaplan_meier(times, solved)
+            t, frac = solved_fraction_curve(times, solved)
             end = max(times.max() if times.size else 0.0, t[-1])
             colour = palette.get(arm, "#333333")
             ax.step(np.append(t, end), np.append(frac, frac[-1]), where="post", color=colour,

@@ -198,14 +198,14 @@ def bootstrap_mean_ci(values: np.ndarray, rng: np.random.Generator, *, n_boot: i
     return mean, low, high
 
 
-def kaplan_meier(times: Iterable[float], solved: Iterable[bool]) -> tuple[np.ndarray, np.ndarray]:
+def solved_fraction_curve(times: Iterable[float], solved: Iterable[bool]) -> tuple[np.ndarray, np.ndarray]:
     """The fraction of seeds solved by time t, as a step function to draw: ``(t, fraction)`` with
     ``t[0] = 0``, ``fraction[0] = 0``, then one point per distinct solve time, the value holding
     until the next point. The estimate is :func:`pgbench.stats.survival.kaplan_meier`'s (the one the
     claims and tables use); ``times[i]`` is seed i's env steps to threshold if ``solved[i]``,
     else its censoring time.
 
-    >>> kaplan_meier([10, 20, 20, 30], [True, True, False, False])
+    >>> solved_fraction_curve([10, 20, 20, 30], [True, True, False, False])
     (array([ 0., 10., 20.]), array([0.  , 0.25, 0.5 ]))
     """
     times = np.asarray(list(times), dtype=float)
