@@ -57,6 +57,27 @@ def _pairs(a, b, ratio, ci, mean_diff=(0.05, 0.0, 0.1), envs=("CartPole-v1", "In
     return rows
 
 
+def _validate(algo, a_returns, b_returns):
+    """validate_<algo> runs: pgbench's ``algo`` and SB3's ``sb3_<algo>``, with the same value as
+    final_return and mean_return (each case reads one of them)."""
+    rows = []
+    for variant, values in ((algo, a_returns), ("sb3_" + algo, b_returns)):
+        arm = run_rows(variant, [1e5] * len(values), suite=f"validate_{algo}", final_return=values)
+        for row, value in zip(arm, values):
+            row["mean_return"] = float(value)
+        rows += arm
+    return rows
+
+
+# pgbench 95.0..95.9 against 100.0..100.9: every resample's ratio - 1 lies in [-0.059, -0.041],
+# above the -10% margin; 80.0..80.9 against the same: in [-0.21, -0.19], below it
+NEAR = [95 + 0.1 * i for i in range(10)]
+FAR = [80 + 0.1 * i for i in range(10)]
+REF = [100 + 0.1 * i for i in range(10)]
+# 50 and 150 alternating (mean 100): the 95% bootstrap interval of the ratio spans about
+# +-0.3 around 0, across the -10% margin
+SPREAD = [50.0, 150.0] * 5
+
 # vanilla: 10 seeds at 705k..885k (median 785k, 1.02x off 800k; 5 of 10 solved by 800k).
 VANILLA = [705 * K + 20 * K * i for i in range(10)]
 # rtg_baseline: 10 seeds at 2.0M..2.9M, all after 160k: 12.5x off or more.
@@ -66,6 +87,12 @@ FAST = [150 * K + 2 * K * i for i in range(10)]
 
 CASES = {
     # (claim id, test) -> (runs rows, pair rows, expected verdict in every row)
+    ("validate-ppo", "AUC"): (_validate("ppo", NEAR, REF), None, "reproduced"),
+    ("validate-ppo", "final return"): (_validate("ppo", FAR, REF), None, "not reproduced"),
+    ("validate-a2c", "AUC"): (_validate("a2c", SPREAD, REF), None, "inconclusive"),
+    ("validate-a2c", "final return"): (_validate("a2c", NEAR, REF), None, "reproduced"),
+    ("validate-trpo", "AUC"): (_validate("trpo", FAR, REF), None, "not reproduced"),
+    ("validate-trpo", "final return"): (_validate("trpo", NEAR, REF), None, "reproduced"),
     ("slides-vanilla", "typical"): (_slides(VANILLA, FAST), None, "reproduced"),
     # F(800k) = 5/10, Clopper-Pearson [0.187, 0.813]: tail share >= 0.187 > 0.025
     ("slides-vanilla", "single run"): (_slides(VANILLA, FAST), None, "reproduced"),
