@@ -78,7 +78,7 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
                 with torch.no_grad():
                     log_ratio = logp - batch.logp[idx]
                     kls.append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
-                stats.append((float(pg), float(norm), float(ent), float(vl)))
+                stats.append((pg.item(), norm.item(), ent.item(), vl.item()))
             if h.target_kl > 0 and np.mean(kls) > 1.5 * h.target_kl:
                 break
         stop = run.recorder.end_update(*np.mean(stats, axis=0))

@@ -104,7 +104,7 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
                 new_objective, new_dist = surrogate()
                 return float(new_objective), float(new_dist.kl_from(old).mean())
 
-        coef, _, _ = kl_line_search(evaluate, float(objective), h.target_kl,
+        coef, _, _ = kl_line_search(evaluate, objective.item(), h.target_kl,
                                     h.line_search_shrink, h.line_search_max_iter)
         with torch.no_grad():
             vector_to_parameters(theta + coef * step, params)
@@ -115,9 +115,9 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
                 critic_opt.zero_grad()
                 loss.backward()
                 critic_opt.step()
-                value_losses.append(float(loss))
-        stop = run.recorder.end_update(-float(objective), float(grad.norm()),
-                                       float(dist.entropy().mean()),
+                value_losses.append(loss.item())
+        stop = run.recorder.end_update(-objective.item(), grad.norm().item(),
+                                       dist.entropy().mean().item(),
                                        sum(value_losses) / len(value_losses))
     run.runner.close()
     return run.recorder.log
