@@ -54,7 +54,7 @@ def test_every_algorithm_variant_has_its_defaults_and_the_zoo_names():
     ("rtg", {"n_steps": 3}, "applies only to the variants"),
     ("ppo", {"nsteps": 3}, "unknown setting 'nsteps'"),
     ("ppo", {"anneal_lr": "maybe"}, "bad value anneal_lr='maybe'"),
-    ("ppo", {"batch_size": 4096}, "batch_size=4096; accepted: an integer in [2, n_steps"),
+    ("ppo", {"batch_size": 1}, "batch_size=1; accepted: an integer >= 2"),
     ("a2c", {"clip_range_vf": 0.2}, "unknown setting 'clip_range_vf' for A2CHyper; accepted"),
 ])
 def test_bad_hyperparameters_are_one_clear_user_error(variant, overrides, needle):
