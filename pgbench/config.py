@@ -220,9 +220,9 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML or the command line) to field ``name``'s type."""
     if name not in FIELD_NAMES:
-        from pgbench.algorithms.hyper import all_hyper_keys
+        from pgbench.algorithms.hyper import is_deferred_setting
 
-        if name in all_hyper_keys():  # an algorithm's own setting: checked in make_config
+        if is_deferred_setting(name):  # an algorithm's own or a per-variant setting: make_config
             return value
         raise UserError(f"unknown setting {name!r}; accepted: {', '.join(FIELD_NAMES)}")
     current = getattr(TrainConfig(), name)

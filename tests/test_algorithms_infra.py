@@ -149,3 +149,14 @@ def test_sb3_reference_is_deterministic_and_counts_the_budget(variant):
     assert first.episode_rows == second.episode_rows
     assert first.env_steps == 1024
     assert all(row[2] <= 1024 for row in first.episode_rows)
+
+
+def test_per_variant_settings_apply_to_their_variant_only():
+    block = {"lr": 0.01, "ppo.lr": 0.001, "rtg_value.lr": 0.03, "ppo.n_steps": 32,
+             "ppo.batch_size": 64}
+    ppo, vpg = make_config("ppo", block), make_config("rtg_value", block)
+    assert ppo.lr == 0.001 and hyper_of(ppo).n_steps == 32
+    assert vpg.lr == 0.03 and vpg.hyper == ""
+    assert vpg.hash() == make_config("rtg_value", {"lr": 0.03}).hash()
+    with pytest.raises(UserError, match="unknown setting 'nsteps' in 'ppo.nsteps'"):
+        make_config("ppo", {"ppo.nsteps": 3})

@@ -69,6 +69,17 @@ def _validate(algo, a_returns, b_returns):
     return rows
 
 
+def _two(suite, a, a_returns, b, b_returns):
+    """Runs of two arms of ``suite`` with these values as final_return and mean_return."""
+    rows = []
+    for variant, values in ((a, a_returns), (b, b_returns)):
+        arm = run_rows(variant, [1e5] * len(values), suite=suite, final_return=values)
+        for row, value in zip(arm, values):
+            row["mean_return"] = float(value)
+        rows += arm
+    return rows
+
+
 # pgbench 95.0..95.9 against 100.0..100.9: every resample's ratio - 1 lies in [-0.059, -0.041],
 # above the -10% margin; 80.0..80.9 against the same: in [-0.21, -0.19], below it
 NEAR = [95 + 0.1 * i for i in range(10)]
@@ -87,6 +98,17 @@ FAST = [150 * K + 2 * K * i for i in range(10)]
 
 CASES = {
     # (claim id, test) -> (runs rows, pair rows, expected verdict in every row)
+    # all 10 a above all 10 b: the permutation interval of the difference lies above 0
+    ("ppo-vs-vpg-tuned", "AUC"): (_two("algos", "ppo", REF, "rtg_value", FAR), None, "reproduced"),
+    ("ppo-vs-vpg-tuned", "final return"): (_two("algos", "ppo", FAR, "rtg_value", REF), None,
+                                           "not reproduced"),
+    ("trpo-ppo-similar", "PPO within 10% of TRPO"): (_two("algos", "ppo", NEAR, "trpo", REF), None,
+                                                     "reproduced"),
+    # TRPO at 100 against PPO at 95: trpo / ppo - 1 = +5%, far above -10%
+    ("trpo-ppo-similar", "TRPO within 10% of PPO"): (_two("algos", "ppo", NEAR, "trpo", REF), None,
+                                                     "reproduced"),
+    ("actor-critic-vs-reinforce", "AUC"): (_two("algos", "a2c", FAR, "rtg_baseline", REF), None,
+                                           "not reproduced"),
     ("validate-ppo", "AUC"): (_validate("ppo", NEAR, REF), None, "reproduced"),
     ("validate-ppo", "final return"): (_validate("ppo", FAR, REF), None, "not reproduced"),
     ("validate-a2c", "AUC"): (_validate("a2c", SPREAD, REF), None, "inconclusive"),

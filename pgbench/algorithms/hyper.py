@@ -141,6 +141,42 @@ def field_names(cls) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+def is_deferred_setting(name: str) -> bool:
+    """Whether ``name`` is a setting :func:`fold_hyper` resolves: an algorithm hyperparameter,
+    or ``<variant>.<setting>`` (a per-variant setting, see :func:`resolve_per_variant`)."""
+    if "." in name:
+        from pgbench.variants import VARIANTS
+
+        prefix, _, rest = name.partition(".")
+        return prefix in VARIANTS and "." not in rest
+    return name in all_hyper_keys()
+
+
+def resolve_per_variant(variant: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Apply the ``<variant>.<setting>`` keys of ``values`` that name ``variant``; drop those
+    naming another variant.
+
+    A suite trains several variants with one ``settings`` block; fair tuning gives each method
+    its own learning rate, batch shape, ... So ``ppo.lr: 0.001`` sets ``lr`` for the ``ppo``
+    arms only and beats a plain ``lr`` of the same block; the ``rtg_value`` arms ignore it.
+    """
+    from pgbench.config import FIELD_NAMES, coerce
+
+    out = {k: v for k, v in values.items() if "." not in k}
+    for key, value in values.items():
+        prefix, dot, name = key.partition(".")
+        if not dot or prefix != variant:
+            continue
+        if name in FIELD_NAMES:
+            out[name] = coerce(name, value)
+        elif name in all_hyper_keys():
+            out[name] = value
+        else:
+            raise UserError(f"unknown setting {name!r} in {key!r}; accepted: "
+                            f"{', '.join(FIELD_NAMES)}, or a hyperparameter of {variant}")
+    return out
+
+
 def all_hyper_keys() -> set[str]:
     """Every algorithm hyperparameter name any registered algorithm accepts."""
     from pgbench.algorithms import ALGORITHMS
@@ -209,6 +245,7 @@ def fold_hyper(variant: str, values: dict[str, Any]) -> dict[str, Any]:
     """
     from pgbench.algorithms import ALGORITHMS
 
+    values = resolve_per_variant(variant, values)
     keys = all_hyper_keys()
     given = {k: v for k, v in values.items() if k in keys}
     out = {k: v for k, v in values.items() if k not in keys}
