@@ -7,7 +7,8 @@ passes over the batch in shuffled minibatches of ``batch_size``; on each minibat
     clipped surrogate  +  vf_coef * critic MSE (optionally clipped)  -  entropy_coef * entropy,
 
 with the gradient clipped to ``max_grad_norm``; advantages standardised per minibatch; optional
-linear annealing of the learning rate and clip range, early stop on approximate KL, and
+linear annealing of the learning rate and clip range, early stop once a minibatch's approximate
+KL exceeds 1.5 ``target_kl`` (before its step, as SB3), and
 observation/reward normalisation (:mod:`pgbench.algorithms.normalize`).
 """
 
@@ -57,9 +58,8 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
         left = progress_remaining(run.recorder.env_steps, cfg.total_steps)
         set_lr(opt, cfg.lr * (left if h.anneal_lr else 1.0))
         clip = cfg.ppo_clip * (left if h.anneal_clip else 1.0)
-        stats = []
+        stats, kl_stop = [], False
         for _ in range(cfg.update_epochs):
-            kls = []
             for idx in minibatches(len(batch), h.batch_size, run.shuffle_gen):
                 dist = net.dist(batch.obs[idx])
                 logp = dist.log_prob(batch.actions[idx])
@@ -70,17 +70,22 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
                 vl = value_loss(net.value(batch.obs[idx]), batch.values[idx], batch.returns[idx],
                                 h.clip_range_vf)
                 ent = dist.entropy().mean()
+                with torch.no_grad():  # as SB3: judged before this minibatch's step
+                    log_ratio = logp - batch.logp[idx]
+                    kl_stop = h.target_kl > 0 and float(
+                        ((log_ratio.exp() - 1) - log_ratio).mean()) > 1.5 * h.target_kl
+                if kl_stop:
+                    break
                 loss = pg + h.vf_coef * vl - cfg.entropy_coef * ent
                 opt.zero_grad()
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
                 opt.step()
-                with torch.no_grad():
-                    log_ratio = logp - batch.logp[idx]
-                    kls.append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
                 stats.append((pg.item(), norm.item(), ent.item(), vl.item()))
-            if h.target_kl > 0 and np.mean(kls) > 1.5 * h.target_kl:
+            if kl_stop:
                 break
+        if not stats:
+            stats = [(math.nan,) * 4]
         stop = run.recorder.end_update(*np.mean(stats, axis=0))
     run.runner.close()
     return run.recorder.log
