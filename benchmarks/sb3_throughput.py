@@ -25,7 +25,7 @@ import statistics
 import time
 from dataclasses import replace
 
-import pgbench  # noqa: F401  (first: pins the CPU dispatch before torch and NumPy load)
+import pgbench  # noqa: F401, I001  (first: pins the CPU dispatch before torch and NumPy load)
 
 import torch
 

@@ -10,7 +10,7 @@ import pytest
 
 from pgbench.algorithms import ALGORITHMS, trainer_of
 from pgbench.algorithms.episodes import EpisodeRecorder
-from pgbench.algorithms.hyper import PPOHyper, hyper_of
+from pgbench.algorithms.hyper import hyper_of
 from pgbench.algorithms.vecenv import AutoResetEnvs
 from pgbench.config import make_config, parse_set_options
 from pgbench.errors import UserError

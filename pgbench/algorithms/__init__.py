@@ -11,14 +11,21 @@ listing variants never imports torch-heavy code or Stable-Baselines3). A trainer
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pgbench.algorithms.hyper import A2CHyper, DQNHyper, PPOHyper, TRPOHyper
 from pgbench.errors import UserError
 
-__all__ = ["ALGORITHMS", "Algorithm", "algorithm_variants", "is_algorithm", "trainer_of",
-           "register"]
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "algorithm_variants",
+    "is_algorithm",
+    "register",
+    "trainer_of",
+]
 
 # Stable-Baselines3 2.9's defaults for the TrainConfig fields every method shares
 _SB3_ONPOLICY = {"hidden": (64, 64), "activation": "tanh", "log_std_init": 0.0, "num_envs": 1,

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from pgbench.algorithms.common import progress_remaining, set_lr, start_run, standardize
+from pgbench.algorithms.common import progress_remaining, set_lr, standardize, start_run
 from pgbench.algorithms.hyper import hyper_of
 from pgbench.config import TrainConfig
 from pgbench.train import SeedLog

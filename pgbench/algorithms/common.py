@@ -19,8 +19,15 @@ from pgbench.config import TrainConfig
 from pgbench.envs import make_vector_env
 from pgbench.train import seed_sequences, torch_generator
 
-__all__ = ["Run", "start_run", "make_net", "minibatches", "progress_remaining", "set_lr",
-           "standardize"]
+__all__ = [
+    "Run",
+    "make_net",
+    "minibatches",
+    "progress_remaining",
+    "set_lr",
+    "standardize",
+    "start_run",
+]
 
 
 @dataclass

@@ -63,7 +63,7 @@ class Dist:
         z = (actions - self.out) / self.log_std.exp()
         return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
-    def kl_from(self, old: "Dist") -> torch.Tensor:
+    def kl_from(self, old: Dist) -> torch.Tensor:
         """(B,) KL(old || self), in closed form."""
         if self.log_std is None:
             return (old.logp_all.exp() * (old.logp_all - self.logp_all)).sum(-1)

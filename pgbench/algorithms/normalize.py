@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RunningMeanStd", "Normalizer"]
+__all__ = ["Normalizer", "RunningMeanStd"]
 
 CLIP = 10.0  # VecNormalize's clip_obs and clip_reward
 EPS = 1e-8  # added to the variance before the square root

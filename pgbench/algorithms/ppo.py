@@ -19,13 +19,18 @@ import math
 import numpy as np
 import torch
 
-from pgbench.algorithms.common import (make_net, minibatches, progress_remaining, set_lr,
-                                       start_run, standardize)
+from pgbench.algorithms.common import (
+    minibatches,
+    progress_remaining,
+    set_lr,
+    standardize,
+    start_run,
+)
 from pgbench.algorithms.hyper import hyper_of
 from pgbench.config import TrainConfig
 from pgbench.train import SeedLog
 
-__all__ = ["clipped_surrogate", "value_loss", "train"]
+__all__ = ["clipped_surrogate", "train", "value_loss"]
 
 
 def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,

@@ -18,18 +18,18 @@ from __future__ import annotations
 import math
 
 import torch
+from sb3_contrib import TRPO
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-from sb3_contrib import TRPO
 
 from pgbench.algorithms.episodes import EpisodeRecorder
 from pgbench.algorithms.hyper import hyper_of
 from pgbench.config import TrainConfig
 from pgbench.train import SeedLog
 
-__all__ = ["train", "sb3_model"]
+__all__ = ["sb3_model", "train"]
 
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 # SB3's logger keys per algorithm -> (policy_loss, entropy, value_loss); entropy is -entropy_loss

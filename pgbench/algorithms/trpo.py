@@ -16,18 +16,18 @@ Per update: an n-step rollout; GAE advantages, standardised over the whole batch
 
 from __future__ import annotations
 
-import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from pgbench.algorithms.common import minibatches, start_run, standardize
+from pgbench.algorithms.common import minibatches, standardize, start_run
+from pgbench.algorithms.core import Dist
 from pgbench.algorithms.hyper import hyper_of
 from pgbench.config import TrainConfig
 from pgbench.train import SeedLog
 
-__all__ = ["conjugate_gradient", "kl_line_search", "train"]
+__all__ = ["conjugate_gradient", "fit_critic", "kl_line_search", "policy_step", "train"]
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
@@ -66,58 +66,68 @@ def kl_line_search(evaluate: Callable[[float], tuple[float, float]], objective_o
     return 0.0, objective_old, 0.0
 
 
+def policy_step(net, batch, adv: torch.Tensor, h) -> tuple[float, float, float]:
+    """Steps 1-4 of the module docstring on one rollout; moves ``net``'s policy in place.
+    Returns (surrogate before the step, its gradient's norm, mean entropy before the step)."""
+    params = net.policy_parameters()
+    with torch.no_grad():
+        acting = net.dist(batch.obs)
+    old = Dist(acting.out.detach(), None if acting.log_std is None else acting.log_std.detach())
+
+    def surrogate() -> tuple[torch.Tensor, Dist]:
+        dist = net.dist(batch.obs)
+        return (torch.exp(dist.log_prob(batch.actions) - batch.logp) * adv).mean(), dist
+
+    objective, dist = surrogate()
+    grad = parameters_to_vector(torch.autograd.grad(objective, params, retain_graph=True))
+    kl_grad = parameters_to_vector(
+        torch.autograd.grad(dist.kl_from(old).mean(), params, create_graph=True))
+
+    def fisher(v: torch.Tensor) -> torch.Tensor:
+        hv = torch.autograd.grad(kl_grad @ v, params, retain_graph=True)
+        return parameters_to_vector(hv) + h.cg_damping * v
+
+    direction = conjugate_gradient(fisher, grad, h.cg_max_steps)
+    step = direction * torch.sqrt(2 * h.target_kl / (direction @ fisher(direction)))
+    theta = parameters_to_vector(params).detach()
+
+    def evaluate(coef: float) -> tuple[float, float]:
+        with torch.no_grad():
+            vector_to_parameters(theta + coef * step, params)
+            new_objective, new_dist = surrogate()
+            return new_objective.item(), new_dist.kl_from(old).mean().item()
+
+    coef, _, _ = kl_line_search(evaluate, objective.item(), h.target_kl, h.line_search_shrink,
+                                h.line_search_max_iter)
+    with torch.no_grad():
+        vector_to_parameters(theta + coef * step, params)
+    return objective.item(), grad.norm().item(), dist.entropy().mean().item()
+
+
+def fit_critic(net, batch, h, optimizer, generator) -> float:
+    """Step 5: ``n_critic_updates`` epochs of minibatch steps; the mean squared error seen."""
+    losses = []
+    for _ in range(h.n_critic_updates):
+        for idx in minibatches(len(batch), h.batch_size, generator):
+            loss = (batch.returns[idx] - net.value(batch.obs[idx])).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return sum(losses) / len(losses)
+
+
 def train(cfg: TrainConfig, progress=None) -> SeedLog:
     """Train one seed of ``cfg`` (variant ``trpo``); the log for :func:`pgbench.train.write_run`."""
     h = hyper_of(cfg)
     run = start_run(cfg, h, progress)
-    net = run.net
-    params = net.policy_parameters()
-    critic_opt = torch.optim.Adam(net.vf.parameters(), lr=cfg.lr, eps=1e-5)
+    critic_opt = torch.optim.Adam(run.net.vf.parameters(), lr=cfg.lr, eps=1e-5)
     stop = False
     while not stop:
         batch = run.runner.collect(h.n_steps)
         adv = standardize(batch.advantages) if cfg.normalize_advantages else batch.advantages
-        with torch.no_grad():
-            old = net.dist(batch.obs)
-            old = type(old)(old.out.detach(), None if old.log_std is None else old.log_std.detach())
-
-        def surrogate() -> tuple[torch.Tensor, object]:
-            dist = net.dist(batch.obs)
-            return (torch.exp(dist.log_prob(batch.actions) - batch.logp) * adv).mean(), dist
-
-        objective, dist = surrogate()
-        grad = parameters_to_vector(torch.autograd.grad(objective, params, retain_graph=True))
-        kl = dist.kl_from(old).mean()
-        kl_grad = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
-
-        def fisher(v: torch.Tensor) -> torch.Tensor:
-            hv = torch.autograd.grad(kl_grad @ v, params, retain_graph=True)
-            return parameters_to_vector(hv) + h.cg_damping * v
-
-        direction = conjugate_gradient(fisher, grad, h.cg_max_steps)
-        step = direction * torch.sqrt(2 * h.target_kl / (direction @ fisher(direction)))
-        theta = parameters_to_vector(params).detach()
-
-        def evaluate(coef: float) -> tuple[float, float]:
-            with torch.no_grad():
-                vector_to_parameters(theta + coef * step, params)
-                new_objective, new_dist = surrogate()
-                return float(new_objective), float(new_dist.kl_from(old).mean())
-
-        coef, _, _ = kl_line_search(evaluate, objective.item(), h.target_kl,
-                                    h.line_search_shrink, h.line_search_max_iter)
-        with torch.no_grad():
-            vector_to_parameters(theta + coef * step, params)
-        value_losses = []
-        for _ in range(h.n_critic_updates):
-            for idx in minibatches(len(batch), h.batch_size, run.shuffle_gen):
-                loss = (batch.returns[idx] - net.value(batch.obs[idx])).pow(2).mean()
-                critic_opt.zero_grad()
-                loss.backward()
-                critic_opt.step()
-                value_losses.append(loss.item())
-        stop = run.recorder.end_update(-objective.item(), grad.norm().item(),
-                                       dist.entropy().mean().item(),
-                                       sum(value_losses) / len(value_losses))
+        objective, grad_norm, entropy = policy_step(run.net, batch, adv, h)
+        value_loss = fit_critic(run.net, batch, h, critic_opt, run.shuffle_gen)
+        stop = run.recorder.end_update(-objective, grad_norm, entropy, value_loss)
     run.runner.close()
     return run.recorder.log
