@@ -58,6 +58,38 @@ def _pairs(a, b, ratio, ci, mean_diff=(0.05, 0.0, 0.1), envs=("CartPole-v1", "In
     return rows
 
 
+def _validate(algo, a_returns, b_returns):
+    """validate_<algo> runs: pgbench's ``algo`` and SB3's ``sb3_<algo>``, with the same value as
+    final_return and mean_return (each case reads one of them)."""
+    rows = []
+    for variant, values in ((algo, a_returns), ("sb3_" + algo, b_returns)):
+        arm = run_rows(variant, [1e5] * len(values), suite=f"validate_{algo}", final_return=values)
+        for row, value in zip(arm, values):
+            row["mean_return"] = float(value)
+        rows += arm
+    return rows
+
+
+def _two(suite, a, a_returns, b, b_returns):
+    """Runs of two arms of ``suite`` with these values as final_return and mean_return."""
+    rows = []
+    for variant, values in ((a, a_returns), (b, b_returns)):
+        arm = run_rows(variant, [1e5] * len(values), suite=suite, final_return=values)
+        for row, value in zip(arm, values):
+            row["mean_return"] = float(value)
+        rows += arm
+    return rows
+
+
+# pgbench 95.0..95.9 against 100.0..100.9: every resample's ratio - 1 lies in [-0.059, -0.041],
+# above the -10% margin; 80.0..80.9 against the same: in [-0.21, -0.19], below it
+NEAR = [95 + 0.1 * i for i in range(10)]
+FAR = [80 + 0.1 * i for i in range(10)]
+REF = [100 + 0.1 * i for i in range(10)]
+# 50 and 150 alternating (mean 100): the 95% bootstrap interval of the ratio spans about
+# +-0.3 around 0, across the -10% margin
+SPREAD = [50.0, 150.0] * 5
+
 # vanilla: 10 seeds at 705k..885k (median 785k, 1.02x off 800k; 5 of 10 solved by 800k).
 VANILLA = [705 * K + 20 * K * i for i in range(10)]
 # rtg_baseline: 10 seeds at 2.0M..2.9M, all after 160k: 12.5x off or more.
@@ -67,6 +99,23 @@ FAST = [150 * K + 2 * K * i for i in range(10)]
 
 CASES = {
     # (claim id, test) -> (runs rows, pair rows, expected verdict in every row)
+    # all 10 a above all 10 b: the permutation interval of the difference lies above 0
+    ("ppo-vs-vpg-tuned", "AUC"): (_two("algos", "ppo", REF, "rtg_value", FAR), None, "reproduced"),
+    ("ppo-vs-vpg-tuned", "final return"): (_two("algos", "ppo", FAR, "rtg_value", REF), None,
+                                           "not reproduced"),
+    ("trpo-ppo-similar", "PPO within 10% of TRPO"): (_two("algos", "ppo", NEAR, "trpo", REF), None,
+                                                     "reproduced"),
+    # TRPO at 100 against PPO at 95: trpo / ppo - 1 = +5%, far above -10%
+    ("trpo-ppo-similar", "TRPO within 10% of PPO"): (_two("algos", "ppo", NEAR, "trpo", REF), None,
+                                                     "reproduced"),
+    ("actor-critic-vs-reinforce", "AUC"): (_two("algos", "a2c", FAR, "rtg_baseline", REF), None,
+                                           "not reproduced"),
+    ("validate-ppo", "AUC"): (_validate("ppo", NEAR, REF), None, "reproduced"),
+    ("validate-ppo", "final return"): (_validate("ppo", FAR, REF), None, "not reproduced"),
+    ("validate-a2c", "AUC"): (_validate("a2c", SPREAD, REF), None, "inconclusive"),
+    ("validate-a2c", "final return"): (_validate("a2c", NEAR, REF), None, "reproduced"),
+    ("validate-trpo", "AUC"): (_validate("trpo", FAR, REF), None, "not reproduced"),
+    ("validate-trpo", "final return"): (_validate("trpo", NEAR, REF), None, "reproduced"),
     ("slides-vanilla", "typical"): (_slides(VANILLA, FAST), None, "reproduced"),
     # F(800k) = 5/10, Clopper-Pearson [0.187, 0.813]: tail share >= 0.187 > 0.025
     ("slides-vanilla", "single run"): (_slides(VANILLA, FAST), None, "reproduced"),
@@ -80,7 +129,7 @@ CASES = {
                                  None, "reproduced"),
     # every PPO run is below every VPG run: the whole CI is below 0
     ("ppo-vs-vpg", "main"): (_cs234(list(np.arange(10.0)), list(np.arange(10.0) + 10),
-                                    suite="ppo", a="ppo", b="rtg_value"), None, "not reproduced"),
+                                    suite="ppo", a="ppo_fullbatch", b="rtg_value"), None, "not reproduced"),
     # the exact study (TwoStateChain): the running-mean baseline moves the expected gradient by
     # 2e-8 of its norm (float32 rounding), below the 0.001 tolerance; the sampled columns beside
     # it (0.05 [0, 0.1]) are shown, not judged

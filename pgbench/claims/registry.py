@@ -31,7 +31,7 @@ PARAM_CHECKS = {
     "measure": (lambda v: v in ("steps", "episodes"), "steps, episodes"),
     "quoted_steps": (lambda v: isinstance(v, (int, float)) and v > 0, "a positive number"),
     "quoted_episodes": (lambda v: isinstance(v, (int, float)) and v > 0, "a positive number"),
-    "column": (lambda v: v in ("final_return",), "final_return"),
+    "column": (lambda v: v in ("final_return", "mean_return"), "final_return, mean_return"),
 }
 
 

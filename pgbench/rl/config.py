@@ -14,6 +14,7 @@ from typing import Any
 
 from pgbench.core.errors import UserError
 from pgbench.rl.engines import check_supported
+from pgbench.rl.hyper import all_hyper_keys, fold_hyper
 
 RETURNS = ("total", "rtg", "gae")
 
@@ -104,6 +105,10 @@ class TrainConfig:
     see :mod:`pgbench.training.numba`). The same seed draws the same random numbers under both; the
     network's rounding differs, so the runs part ways once a rounding difference first flips an
     action (after tens to thousands of episodes)."""
+    hyper: str = ""
+    """The own hyperparameters of a standard algorithm variant (ppo, a2c, trpo, sb3_*), as
+    canonical ``key=value,...`` text of every one; set them one by one with ``--set n_steps=32``
+    (:mod:`pgbench.rl.hyper`). Empty for every other variant."""
 
     # -- derived values: properties, never patched fields -------------------------------------
     @property
@@ -197,7 +202,7 @@ class TrainConfig:
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 
-_HASHED_ONLY_IF_SET = {"bootstrap_truncated": True}
+_HASHED_ONLY_IF_SET = {"bootstrap_truncated": True, "hyper": ""}
 
 
 def _parse_value(name: str, raw: str, current: Any) -> Any:
@@ -225,6 +230,8 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML or the command line) to field ``name``'s type."""
     if name not in FIELD_NAMES:
+        if is_deferred_setting(name):  # an algorithm's own or a per-variant setting: make_config
+            return value
         raise UserError(f"unknown setting {name!r}; accepted: {', '.join(FIELD_NAMES)}")
     current = getattr(TrainConfig(), name)
     if isinstance(value, str):
@@ -247,6 +254,40 @@ def coerce(name: str, value: Any) -> Any:
     raise UserError(f"bad value {name}={value!r}; expected {type(current).__name__}")
 
 
+def is_deferred_setting(name: str) -> bool:
+    """Whether ``name`` is a setting :func:`fold_hyper` resolves: an algorithm hyperparameter,
+    or ``<variant>.<setting>`` (a per-variant setting, see :func:`resolve_per_variant`)."""
+    if "." in name:
+        from pgbench.rl.variants import VARIANTS
+
+        prefix, _, rest = name.partition(".")
+        return prefix in VARIANTS and "." not in rest
+    return name in all_hyper_keys()
+
+
+def resolve_per_variant(variant: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Apply the ``<variant>.<setting>`` keys of ``values`` that name ``variant``; drop those
+    naming another variant.
+
+    A suite trains several variants with one ``settings`` block; fair tuning gives each method
+    its own learning rate, batch shape, ... So ``ppo.lr: 0.001`` sets ``lr`` for the ``ppo``
+    arms only and beats a plain ``lr`` of the same block; the ``rtg_value`` arms ignore it.
+    """
+    out = {k: v for k, v in values.items() if "." not in k}
+    for key, value in values.items():
+        prefix, dot, name = key.partition(".")
+        if not dot or prefix != variant:
+            continue
+        if name in FIELD_NAMES:
+            out[name] = coerce(name, value)
+        elif name in all_hyper_keys():
+            out[name] = value
+        else:
+            raise UserError(f"unknown setting {name!r} in {key!r}; accepted: "
+                            f"{', '.join(FIELD_NAMES)}, or a hyperparameter of {variant}")
+    return out
+
+
 def parse_set_options(items: list[str]) -> dict[str, Any]:
     """``["lr=0.01", "hidden=64,64"]`` -> ``{"lr": 0.01, "hidden": (64, 64)}``."""
     out: dict[str, Any] = {}
@@ -266,4 +307,4 @@ def make_config(variant: str, overrides: dict[str, Any]) -> TrainConfig:
     values["variant"] = variant
     for key, value in overrides.items():
         values[key] = coerce(key, value)
-    return TrainConfig(**values).validate()
+    return TrainConfig(**fold_hyper(variant, resolve_per_variant(variant, values))).validate()

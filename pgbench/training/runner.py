@@ -18,6 +18,7 @@ from pgbench.core.provenance import provenance
 from pgbench.rl.config import TrainConfig
 from pgbench.runs.log import SeedLog
 from pgbench.runs.store import write_run
+from pgbench.training.algorithms import is_algorithm, trainer_of
 from pgbench.training.group import GroupTrainer, group_key
 
 
@@ -77,8 +78,14 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False,
                 logs[i] = NumbaRun(r.cfg).run(progress=bar)
                 write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
                 _drop_rows(logs[i])
+            elif is_algorithm(r.cfg.variant):  # standard algorithms: their own trainers
+                shares.start([i])
+                logs[i] = trainer_of(r.cfg.variant)(r.cfg, progress=bar)
+                write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
+                _drop_rows(logs[i])
         for members in groups.values():
-            members = [i for i in members if requests[i].cfg.engine != "numba"]
+            members = [i for i in members if requests[i].cfg.engine != "numba"
+                       and not is_algorithm(requests[i].cfg.variant)]
             if not members:
                 continue
             trainer = GroupTrainer([requests[i].cfg for i in members])
