@@ -95,6 +95,10 @@ class TrainConfig:
     see :mod:`pgbench.compiled`). The same seed draws the same random numbers under both; the
     network's rounding differs, so the runs part ways once a rounding difference first flips an
     action (after tens to thousands of episodes)."""
+    hyper: str = ""
+    """The own hyperparameters of a standard algorithm variant (ppo, a2c, trpo, sb3_*), as
+    canonical ``key=value,...`` text of every one; set them one by one with ``--set n_steps=32``
+    (:mod:`pgbench.algorithms.hyper`). Empty for every other variant."""
 
     # -- derived values: properties, never patched fields -------------------------------------
     @property
@@ -188,7 +192,7 @@ class TrainConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
-_HASHED_ONLY_IF_SET = {"bootstrap_truncated": True}
+_HASHED_ONLY_IF_SET = {"bootstrap_truncated": True, "hyper": ""}
 
 
 def _parse_value(name: str, raw: str, current: Any) -> Any:
@@ -216,6 +220,10 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML or the command line) to field ``name``'s type."""
     if name not in FIELD_NAMES:
+        from pgbench.algorithms.hyper import all_hyper_keys
+
+        if name in all_hyper_keys():  # an algorithm's own setting: checked in make_config
+            return value
         raise UserError(f"unknown setting {name!r}; accepted: {', '.join(FIELD_NAMES)}")
     current = getattr(TrainConfig(), name)
     if isinstance(value, str):
@@ -257,4 +265,6 @@ def make_config(variant: str, overrides: dict[str, Any]) -> TrainConfig:
     values["variant"] = variant
     for key, value in overrides.items():
         values[key] = coerce(key, value)
-    return TrainConfig(**values).validate()
+    from pgbench.algorithms.hyper import fold_hyper
+
+    return TrainConfig(**fold_hyper(variant, values)).validate()

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from pgbench import estimators as est
+from pgbench.algorithms import is_algorithm, trainer_of
 from pgbench.dispatch import check_pinned, configure_torch
 from pgbench.config import FIELD_NAMES, TrainConfig, make_config, parse_set_options
 from pgbench.envs import check_env_id, make_vector_env
@@ -751,8 +752,14 @@ def train_runs(requests: list[RunRequest], show_progress: bool = False,
                 logs[i] = CompiledRun(r.cfg).run(progress=bar)
                 write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
                 _drop_rows(logs[i])
+            elif is_algorithm(r.cfg.variant):  # standard algorithms: their own trainers
+                shares.start([i])
+                logs[i] = trainer_of(r.cfg.variant)(r.cfg, progress=bar)
+                write_run(r.out_dir, r.cfg, logs[i], r.meta, prov, *shares.stop(i))
+                _drop_rows(logs[i])
         for members in groups.values():
-            members = [i for i in members if requests[i].cfg.engine != "numba"]
+            members = [i for i in members if requests[i].cfg.engine != "numba"
+                       and not is_algorithm(requests[i].cfg.variant)]
             if not members:
                 continue
             trainer = GroupTrainer([requests[i].cfg for i in members])

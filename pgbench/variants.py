@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgbench.algorithms import algorithm_variants
 from pgbench.errors import choice_error
 
 #: name -> (one-line description, TrainConfig field overrides)
@@ -35,12 +36,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "actor-critic with generalised advantage estimation (lambda 0.95), normalised",
         {"returns": "gae", "baseline": "value", "normalize_advantages": True},
     ),
-    "ppo": (
-        "PPO: GAE advantages, clipped surrogate (0.2), 10 epochs per batch",
+    "ppo_fullbatch": (
+        "full-batch PPO-style loss (10 Adam steps per batch, no minibatches, lightly trained "
+        "critic); was `ppo` before the standard `ppo` of pgbench.algorithms",
         {"returns": "gae", "baseline": "value", "normalize_advantages": True, "loss": "ppo",
          "update_epochs": 10, "lr": 3e-4, "value_lr": 1e-3, "hidden": (64, 64), "activation": "tanh"},
     ),
 }
+import pgbench.algorithms.dqn_entry  # noqa: E402,F401  registers `dqn` (branch dqn19)
+VARIANTS.update(algorithm_variants())  # standard algorithms with their own trainers
 
 
 def variant_options(name: str) -> dict[str, Any]:

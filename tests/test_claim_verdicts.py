@@ -79,7 +79,7 @@ CASES = {
                                  None, "reproduced"),
     # every PPO run is below every VPG run: the whole CI is below 0
     ("ppo-vs-vpg", "main"): (_cs234(list(np.arange(10.0)), list(np.arange(10.0) + 10),
-                                    suite="ppo", a="ppo", b="rtg_value"), None, "not reproduced"),
+                                    suite="ppo", a="ppo_fullbatch", b="rtg_value"), None, "not reproduced"),
     # the exact study (TwoStateChain): the running-mean baseline moves the expected gradient by
     # 2e-8 of its norm (float32 rounding), below the 0.001 tolerance; the sampled columns beside
     # it (0.05 [0, 0.1]) are shown, not judged

@@ -29,7 +29,7 @@ from pgbench.dispatch import PINNED_ENV, fingerprint
 RUNS = {
     "torch-cartpole-vanilla-dropout": ("vanilla", {"dropout": 0.6, "total_steps": 3000}),
     "torch-cartpole-rtg_value": ("rtg_value", {"episodes_per_update": 2, "total_steps": 3000}),
-    "torch-cartpole-ppo": ("ppo", {"episodes_per_update": 0, "steps_per_update": 512,
+    "torch-cartpole-ppo": ("ppo_fullbatch", {"episodes_per_update": 0, "steps_per_update": 512,
                                    "total_steps": 2048}),
     "torch-pendulum-rtg_value": ("rtg_value", {"env_id": "InvertedPendulum-v5", "num_envs": 4,
                                                "episodes_per_update": 0,

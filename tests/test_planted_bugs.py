@@ -35,7 +35,7 @@ def test_ppo_loss_and_gradient_outside_the_clip_range_for_both_signs():
     loss = -(2.4 - 3.0 + 1.0 - 1.6 + 1.1) / 5 = 0.02, and d loss / d logp = -(1/5) * (last column):
     (0, 0.6, -0.2, 0, -0.22, 0). Without the min, the loss would be -(2.4-2.4+1.6-1.6+1.1)/5 = -0.22.
     """
-    cfg = make_config("ppo", {})
+    cfg = make_config("ppo_fullbatch", {})
     assert cfg.ppo_clip == 0.2
     ratio = torch.tensor([[1.5, 1.5, 0.5, 0.5, 1.1, 3.0]], dtype=torch.float64)
     adv = torch.tensor([[2.0, -2.0, 2.0, -2.0, 1.0, 5.0]], dtype=torch.float64)
