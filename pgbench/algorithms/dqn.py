@@ -200,4 +200,8 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
         envs.close()
     log = recorder.log
     log.stop_reason = "budget"
+    # the gradient steps taken before each solve point (docs/contracts.md: run.json, solved)
+    for point in (log.solved, log.solved_last100):
+        if point is not None:
+            point["gradient_steps"] = gradient_steps_done(h, point["update"])
     return log

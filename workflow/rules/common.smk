@@ -37,6 +37,12 @@ def env_settings(suite_cfg):
     return {env: {**suite_cfg.get("settings", {}), **(extra or {})} for env, extra in envs.items()}
 
 
+def variant_settings(settings, variant):
+    """An env's settings for one variant: the shared ones, then its ``for_variant`` entry."""
+    own = (settings.get("for_variant") or {}).get(variant) or {}
+    return {**{k: v for k, v in settings.items() if k != "for_variant"}, **own}
+
+
 def setting_value(value):
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
@@ -70,7 +76,7 @@ def build_train_jobs():
         for env, settings in env_settings(suite_cfg).items():
             env_arms, arm_of_config = [], {}  # config hash (no seed) -> arm
             for variant, setting, arm in arms(suite_cfg):
-                overrides = {**settings, **setting}
+                overrides = {**variant_settings(settings, variant), **setting}
                 where = f"suite {suite!r}, env {env!r}, variant {variant!r}"
                 try:
                     check_env_id(env)
