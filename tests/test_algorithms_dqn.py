@@ -1,5 +1,7 @@
 """DQN's maths against hand-computed values, its replay buffer, and how it stores transitions."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pandas as pd
@@ -163,3 +165,18 @@ def test_dqn_refuses_several_envs_and_box_actions():
         dqn.train(make_config("dqn", {"env_id": TOY_ID, "num_envs": 2}))
     with pytest.raises(UserError, match="Discrete"):
         dqn.train(make_config("dqn", {"env_id": "Pendulum-v1", "total_steps": 10}))
+
+
+def test_dqn_and_sb3_dqn_read_the_same_settings():
+    """The validation compares like with like: both variants' configs hold the same values."""
+    import dataclasses
+
+    import yaml
+
+    path = Path(__file__).parents[1] / "config" / "validate_dqn.yaml"
+    zoo = yaml.safe_load(path.read_text())["suites"]["validate_dqn"]["envs"]
+    for env, settings in zoo.items():
+        mine = make_config("dqn", {**settings, "env_id": env})
+        theirs = make_config("sb3_dqn", {**settings, "env_id": env})
+        assert dataclasses.replace(mine, variant="x") == dataclasses.replace(theirs, variant="x")
+        assert f"train_freq={settings['train_freq']}" in mine.hyper
