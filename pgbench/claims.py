@@ -61,6 +61,7 @@ DEFERRED_STATISTICS: dict[str, str] = {
     "gradient_variance_ratio": "pgbench.gradclaims",
     # issue 19: needs runs.parquet's gradient_steps_to_threshold (docs/contracts.md, proposed)
     "km_median_ratio_gradient_steps": "the gradient-step columns of issue 19 (not merged yet)",
+    "noninferiority_ratio": "pgbench.claimstats on branch algos18 (issue 18)",
 }
 #: Variants a claim may name beside those in pgbench.variants.VARIANTS.
 EXTRA_VARIANTS: tuple[str, ...] = ()
