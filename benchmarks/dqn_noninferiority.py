@@ -29,6 +29,7 @@ from pgbench.smallsample import permutation_shift_ci
 from pgbench.stats import bootstrap_ci
 
 MARGIN = -0.10
+MIN_SEEDS = 5  # below this the percentile bootstrap's interval is too narrow to mean anything
 
 
 def run_values(arm_dir: Path) -> pd.DataFrame:
@@ -61,6 +62,8 @@ def main() -> None:
                           rng=np.random.default_rng(19), confidence=0.95, n_resamples=2000)
         verdict = ("non-inferior" if ci.low > MARGIN else
                    "inferior" if ci.high <= MARGIN else "inconclusive")
+        if min(len(a), len(b)) < MIN_SEEDS:  # a bootstrap of a few runs is all but degenerate
+            verdict = f"no verdict: {min(len(a), len(b))} runs per arm, fewer than {MIN_SEEDS}"
         shift = permutation_shift_ci(a, b, rng=np.random.default_rng(19), confidence=0.95)
         print(f"{column}: dqn {np.round(a, 1).tolist()} (mean {a.mean():.1f}); sb3_dqn "
               f"{np.round(b, 1).tolist()} (mean {b.mean():.1f})")
