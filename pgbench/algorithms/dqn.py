@@ -33,6 +33,8 @@ Matching SB3 (``stable_baselines3/dqn/dqn.py`` and ``common/off_policy_algorithm
 Randomness: ``SeedSequence(seed).spawn(4)`` gives the network init (a torch generator), the env
 reset seeds, the acting draws (epsilon coin and random action) and the replay draws, each its own
 stream; float32, one thread (pgbench's pinned dispatch), so a seed gives the same bytes.
+Seeds are not batched: each run trains alone (its cost is the gradient steps' matmuls, not the
+Python overhead that batching shares, at the zoo's 256x256 networks).
 """
 
 from __future__ import annotations
