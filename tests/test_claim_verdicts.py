@@ -146,6 +146,41 @@ CASES = {
 }
 
 
+# -- issue 19 (branch dqn19): Q-learning against policy optimisation, and DQN's validation ------
+def _qlearning(ppo_times, dqn_times):
+    """Suite qlearning on both envs: ppo and dqn seeds solving (last-100 rule) at the times."""
+    rows = []
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        rows += run_rows("ppo", ppo_times, suite="qlearning", env=env)
+        rows += run_rows("dqn", dqn_times, suite="qlearning", env=env)
+    return rows
+
+
+def _validate_dqn(a_returns, b_returns):
+    """validate_dqn runs of dqn and sb3_dqn, the same value as final and mean return."""
+    rows = []
+    for variant, values in (("dqn", a_returns), ("sb3_dqn", b_returns)):
+        arm = run_rows(variant, [1e5] * len(values), suite="validate_dqn", final_return=values)
+        for row, value in zip(arm, values):
+            row["mean_return"] = float(value)
+        rows += arm
+    return rows
+
+
+# validate-dqn: 95.0..95.9 against 100.0..100.9 puts every resample's ratio - 1 in
+# [-0.059, -0.041], above the -10% margin
+_DQN_NEAR = [95 + 0.1 * i for i in range(10)]
+_DQN_REF = [100 + 0.1 * i for i in range(10)]
+CASES.update({
+    # PPO solves at 100k..118k, DQN at 20k..29k: median ratio ~4.3, every resample above 1
+    ("q-learning-samples", "main"): (
+        _qlearning([100 * K + 2 * K * i for i in range(10)], [20 * K + K * i for i in range(10)]),
+        None, "reproduced"),
+    ("validate-dqn", "AUC"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),
+    ("validate-dqn", "final return"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),
+})
+
+
 def test_the_hand_computed_interval_of_the_single_run_case():
     assert sps.beta.ppf(0.025, 5, 6) == pytest.approx(0.187, abs=1e-3)
     assert 1 - 0.025 ** (1 / 10) == pytest.approx(0.308, abs=1e-3)

@@ -189,6 +189,11 @@ ALGORITHMS: dict[str, Algorithm] = {
         TRPOHyper, "pgbench.training.algorithms.trpo:train",
         {**_SB3_ONPOLICY, "lr": 1e-3, "gae_lambda": 0.95, "normalize_advantages": True},
         _check_minibatch),
+    "dqn": Algorithm(
+        "DQN: replay buffer, target network, linear epsilon-greedy, Huber TD loss bootstrapping "
+        "on truncation only",
+        DQNHyper, "pgbench.training.algorithms.dqn:train",
+        {"hidden": (64, 64), "activation": "relu", "num_envs": 1, "lr": 1e-4, "gamma": 0.99}),
     "sb3_ppo": Algorithm(
         "reference: Stable-Baselines3's PPO at the same settings (needs the `reference` extra)",
         PPOHyper, "pgbench.training.algorithms.sb3_reference:train",
