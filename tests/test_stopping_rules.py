@@ -88,3 +88,24 @@ def test_last_100_rule_fires_when_the_mean_equals_the_threshold():
     log = SeedLog(seed=0)
     feed(log, [195] * 100)
     assert log.solved_last100 == {"update": 0, "episode": 99, "env_steps": 1000}
+
+
+def test_running_reward_starts_from_the_first_return_where_10_is_past_the_threshold():
+    """Acrobot-v1's threshold is -100: a running reward that starts at 10 (the PyTorch example's
+    start, made for CartPole) would 'solve' it at the first episode. There the running reward
+    starts from the first return: returns -500, -500 never reach -100, and the rule fires only
+    once the returns have pulled it up. CartPole's threshold (475) keeps the start of 10."""
+    log = SeedLog(seed=0)
+    for _ in range(2):
+        record_episode(log, -500.0, 500, False, True, threshold=-100.0)
+    assert log.running_reward == -500.0 and log.solved is None
+    # with returns of -60 the running reward climbs from -500 by 5% of the gap per episode:
+    # after n episodes it is -60 - 440 * 0.95**n, which passes -100 first at n = 47
+    for n in range(1, 60):
+        record_episode(log, -60.0, 60, True, False, threshold=-100.0)
+        if log.solved is not None:
+            break
+    assert n == 47 and log.solved["episode"] == 2 + 46
+    cartpole = SeedLog(seed=0)
+    record_episode(cartpole, 20.0, 20, True, False, threshold=475.0)
+    assert cartpole.running_reward == 0.05 * 20.0 + 0.95 * 10.0

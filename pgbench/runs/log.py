@@ -1,6 +1,11 @@
 """What one run records while it trains, and the two rules of "solved": the sources' running
-reward (the PyTorch example's, from 10 with weight 0.05), and the plainer mean of the last 100
-episodes.
+reward (the PyTorch example's, from 10 with weight 0.05), and the mean of the last 100 episodes
+(the last-100 rule).
+
+The PyTorch example starts its running reward at 10, a start made for CartPole. On an env whose
+threshold is at most 10 (Acrobot-v1's is -100) that start alone would "solve" the env at the
+first episode, so there the running reward starts from the first episode's return instead. No
+env with a threshold above 10 (CartPole, InvertedPendulum) is affected.
 """
 
 from __future__ import annotations
@@ -11,15 +16,10 @@ from dataclasses import dataclass, field
 from pgbench.rl.config import TrainConfig
 
 RUNNING_REWARD_START = 10.0  # the PyTorch examples' reinforce.py starts its running reward here
-
-
 RUNNING_REWARD_WEIGHT = 0.05  # ... and mixes in each episode's return with this weight
-
-
 LAST100_WINDOW = 100  # the last-100 rule: mean return of the last 100 episodes >= threshold
-
-
 LAST100_GRACE_EPISODES = 200  # with stop_when_solved, episodes a run may go on after the sources'
+# rule fired, waiting for the last-100 rule to fire too (so both can be reported)
 
 
 @dataclass
@@ -46,6 +46,8 @@ def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, trun
     of "solved" fired at it (the sources' running reward, or the mean of the last 100)."""
     log.last_returns.append(ret)
     log.env_steps += length
+    if log.episodes == 0 and threshold is not None and threshold <= RUNNING_REWARD_START:
+        log.running_reward = ret  # a start of 10 would already be past this threshold
     log.running_reward = (RUNNING_REWARD_WEIGHT * ret
                           + (1 - RUNNING_REWARD_WEIGHT) * log.running_reward)
     log.episode_rows.append((log.updates, log.episodes, log.env_steps, ret, length, terminated,
