@@ -180,7 +180,7 @@ def test_variants_lists_each_registered_variant(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["vanilla", "rtg", "baseline", "rtg_baseline",
                                                   "rtg_value", "gae", "ppo_fullbatch", "ppo", "a2c",
-                                                  "trpo", "sb3_ppo", "sb3_a2c", "sb3_trpo",
+                                                  "trpo", "dqn", "sb3_ppo", "sb3_a2c", "sb3_trpo",
                                                   "sb3_dqn"]
 
 
