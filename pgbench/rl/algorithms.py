@@ -22,7 +22,6 @@ __all__ = [
     "Algorithm",
     "algorithm_variants",
     "is_algorithm",
-    "register",
 ]
 
 @dataclass(frozen=True)
@@ -194,33 +193,19 @@ ALGORITHMS: dict[str, Algorithm] = {
         "on truncation only",
         DQNHyper, "pgbench.training.algorithms.dqn:train",
         {"hidden": (64, 64), "activation": "relu", "num_envs": 1, "lr": 1e-4, "gamma": 0.99}),
-    "sb3_ppo": Algorithm(
-        "reference: Stable-Baselines3's PPO at the same settings (needs the `reference` extra)",
-        PPOHyper, "pgbench.training.algorithms.sb3_reference:train",
-        {**_SB3_ONPOLICY, "lr": 3e-4, "gae_lambda": 0.95, "update_epochs": 10, "ppo_clip": 0.2,
-         "normalize_advantages": True}, _check_minibatch),
-    "sb3_a2c": Algorithm(
-        "reference: Stable-Baselines3's A2C at the same settings (needs the `reference` extra)",
-        A2CHyper, "pgbench.training.algorithms.sb3_reference:train",
-        {**_SB3_ONPOLICY, "lr": 7e-4, "gae_lambda": 1.0, "normalize_advantages": False},
-        _check_n_steps),
-    "sb3_trpo": Algorithm(
-        "reference: sb3-contrib's TRPO at the same settings (needs the `reference` extra)",
-        TRPOHyper, "pgbench.training.algorithms.sb3_reference:train",
-        {**_SB3_ONPOLICY, "lr": 1e-3, "gae_lambda": 0.95, "normalize_advantages": True},
-        _check_minibatch),
-    "sb3_dqn": Algorithm(
-        "reference: Stable-Baselines3's DQN at the same settings (needs the `reference` extra)",
-        DQNHyper, "pgbench.training.algorithms.sb3_reference:train",
-        {"hidden": (64, 64), "activation": "relu", "num_envs": 1, "lr": 1e-4, "gamma": 0.99}),
 }
 
 
-def register(name: str, algorithm: Algorithm) -> None:
-    """Add an algorithm variant (e.g. the dqn19 branch's ``dqn``); names are unique."""
-    if name in ALGORITHMS:
-        raise ValueError(f"algorithm {name!r} is registered twice")
-    ALGORITHMS[name] = algorithm
+#: The reference implementations, one per algorithm above: the same hyperparameters, defaults
+#: and checks, trained by Stable-Baselines3 / sb3-contrib (the `reference` extra).
+_REFERENCES = {"ppo": "Stable-Baselines3's PPO", "a2c": "Stable-Baselines3's A2C",
+               "trpo": "sb3-contrib's TRPO", "dqn": "Stable-Baselines3's DQN"}
+ALGORITHMS.update({
+    f"sb3_{name}": Algorithm(
+        f"reference: {who} at the same settings (needs the `reference` extra)",
+        ALGORITHMS[name].hyper, "pgbench.training.algorithms.sb3_reference:train",
+        dict(ALGORITHMS[name].options), ALGORITHMS[name].check)
+    for name, who in _REFERENCES.items()})
 
 
 def is_algorithm(variant: str) -> bool:
