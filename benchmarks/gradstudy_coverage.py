@@ -1,0 +1,61 @@
+"""Coverage of the gradient study's bootstrap intervals, measured against exact values.
+
+The sampled study (pools, reference pool, bootstrap) runs on TwoStateChain, whose exact means
+and variances `pgbench gradstudy --exact` computes, once per seed; for each kind of interval
+(projection on grad J, total variance, paired variance ratio) it counts the intervals that
+cover the exact value, and which side the misses fall on. Settings: the calibration test's
+(tests/test_exactgrad.py): pools of 256 episodes, batches of 1 and 4, 300 resamples, 95%.
+
+Usage: python benchmarks/gradstudy_coverage.py FIRST_SEED N_SEEDS
+(e.g. 3000 200: ~30 s on one core). Results: docs/contracts.md, "Gradient study".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+import pgbench  # noqa: F401  (first: pins the CPU dispatch)
+from pgbench.gradstudy import exactstudy as xs
+from pgbench.gradstudy import study, tinymdp
+from pgbench.gradstudy import terms as gterms
+
+KINDS = (("projection", "rows", "exact_projection"),
+         ("total_variance", "rows", "exact_total_variance"),
+         ("variance_ratio", "pairs", "exact_variance_ratio"))
+
+
+def main(first: int, n: int) -> None:
+    mdp = tinymdp.TINY_MDPS["TwoStateChain"]
+    params = mdp.policy_params(0)
+    settings = study.StudySettings(episodes=(1, 4), batches=64, reference_batches=64,
+                                   n_resamples=300, confidence=0.95)
+    grad_j, forms, p = xs.exact_forms(mdp, params)
+    exact = xs.exact_moments(forms, p, settings.episodes, settings.estimators)
+    covered = {kind: [] for kind, _, _ in KINDS}
+    misses = {kind: {"below": 0, "above": 0} for kind, _, _ in KINDS}
+    for seed in range(first, first + n):
+        rows, _, pair_rows, info = xs.sampled_study(mdp, params, settings, seed)
+        given = xs.exact_moments(
+            {name: dataclasses.replace(forms[name], b_mean=info["fixed_constants"][name])
+             for name in gterms.FIXED}, p, settings.episodes, gterms.FIXED)
+        xs.add_exact_columns(rows, pair_rows, grad_j, {**exact, **given})
+        tables = {"rows": rows, "pairs": pair_rows}
+        for kind, table, column in KINDS:
+            for r in tables[table]:
+                lo, hi, x = r[f"{kind}_ci_low"], r[f"{kind}_ci_high"], r[column]
+                if not np.isfinite(x) or hi <= lo:  # K=1 twins: a ratio of 1 exactly
+                    continue
+                covered[kind].append(lo <= x <= hi)
+                if not lo <= x <= hi:
+                    misses[kind]["below" if x < lo else "above"] += 1
+    print(f"seeds {first}-{first + n - 1}: share of 95% intervals that cover the exact value")
+    for kind, flags in covered.items():
+        print(f"  {kind}: {np.mean(flags):.1%} of {len(flags)} (exact value below the interval "
+              f"{misses[kind]['below']}, above {misses[kind]['above']})")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))
