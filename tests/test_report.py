@@ -586,3 +586,15 @@ def test_page_in_headless_chromium(chromium, report, summary, tmp_path):
     # The XSS-named arm is text on the page, and nothing ran.
     assert EVIL in page["text"]
     assert page["scripts"] == 0
+
+
+def test_reproduce_command_names_a_config_other_than_the_default():
+    from pgbench.report.build import reproduce_command
+
+    assert reproduce_command(None) == "snakemake --cores 8"
+    assert reproduce_command("config/config.yaml") == "snakemake --cores 8"
+    assert reproduce_command("./config/config.yaml") == "snakemake --cores 8"
+    assert (reproduce_command("config/validate.yaml")
+            == "snakemake --cores 8 --configfile config/validate.yaml")
+    assert (reproduce_command("my configs/a.yaml")
+            == "snakemake --cores 8 --configfile 'my configs/a.yaml'")

@@ -32,21 +32,36 @@ from pgbench.report.tables import VERDICT_ICONS, _verdict_rows
 
 #: The one command that reruns everything, quoted in the report.
 REPRODUCE_COMMAND = "snakemake --cores 8"
+#: The config `snakemake` reads when given none (the Snakefile's default).
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def reproduce_command(configfile: str | None) -> str:
+    """The command that reruns the pipeline this report came from: the default config needs no
+    ``--configfile``; any other config is named (as the workflow passed it).
+
+    >>> reproduce_command(None), reproduce_command("config/validate.yaml")
+    ('snakemake --cores 8', 'snakemake --cores 8 --configfile config/validate.yaml')
+    """
+    if not configfile or os.path.normpath(configfile) == os.path.normpath(DEFAULT_CONFIG):
+        return REPRODUCE_COMMAND
+    return f"{REPRODUCE_COMMAND} --configfile {shlex.quote(configfile)}"
 
 
 def _generated_at(when: dt.datetime | None) -> dt.datetime:
     """The report's date: ``when``, else ``SOURCE_DATE_EPOCH`` (reproducible builds), else now."""
     if when is not None:
-        return when.astimezone(dt.timezone.utc)
+        return when.astimezone(dt.UTC)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
                  n_boot: int = 2000, command: str | None = None,
-                 generated_at: dt.datetime | None = None) -> dict[str, Any]:
+                 generated_at: dt.datetime | None = None,
+                 configfile: str | None = None) -> dict[str, Any]:
     """Draw every figure into ``fig_dir`` and return the template context.
 
     The context holds only formatted strings, lists of dicts of them, and figure paths relative
@@ -93,13 +108,14 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
         "exact": exactreport.section(summary, estimators, fig_dir),
         "compute": _compute_section(summary, palettes),
         "provenance": provenance,
-        "reproduce": {"command": REPRODUCE_COMMAND, "commit": commit},
+        "reproduce": {"command": reproduce_command(configfile), "commit": commit},
     }
 
 
 def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "reports", *,
                   seed: int = 0, n_boot: int = 2000, command: str | None = None,
-                  generated_at: dt.datetime | None = None) -> dict[str, Path]:
+                  generated_at: dt.datetime | None = None,
+                  configfile: str | None = None) -> dict[str, Path]:
     """Render ``out_dir/index.html``, ``out_dir/README.md`` and ``out_dir/figures/``, and write
     ``out_dir/digest.json`` (:mod:`pgbench.report.digest`).
 
@@ -116,7 +132,7 @@ def render_report(summary_dir: str | os.PathLike, out_dir: str | os.PathLike = "
             command = " ".join(shlex.quote(str(a)) for a in
                                ("pgbench", "report", summary_dir, "--out", out_dir))
         context = build_report(summary, staging, seed=seed, n_boot=n_boot, command=command,
-                               generated_at=generated_at)
+                               generated_at=generated_at, configfile=configfile)
         html, markdown = render_html(context), render_markdown(context)
         replace_dir_atomic(staging, final_figs)
     except BaseException:
@@ -144,6 +160,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples for confidence bands (default: %(default)s)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing report in DIR (never files pgbench did not write)")
+    parser.add_argument("--configfile", metavar="PATH",
+                        help="the workflow config the summary came from, named in the report's "
+                             f"Reproduce section (default: {DEFAULT_CONFIG}; the workflow passes it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,12 +173,14 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--seed", str(args.seed)]
     if args.n_boot != 2000:
         argv += ["--n-boot", str(args.n_boot)]
+    if args.configfile:
+        argv += ["--configfile", str(args.configfile)]
     command = " ".join(shlex.quote(a) for a in argv)
     from pgbench.core.outputs import REPORT, check_dir
 
     check_dir(args.out, REPORT, force=args.force)
     paths = render_report(args.summary_dir, args.out, seed=args.seed, n_boot=args.n_boot,
-                          command=command)
+                          command=command, configfile=args.configfile)
     print(f"wrote {paths['index_html']} and {paths['readme_md']} "
           f"(figures in {paths['figures']}/)")
     return 0

@@ -195,6 +195,19 @@ def all_run_dirs():
             for job in TRAIN_JOBS.values() for arm in job["arms"] for seed in arm["seeds"]]
 
 
+def report_configfile_arg():
+    """``--configfile PATH`` for `pgbench report` (its Reproduce section names the config), for
+    the last config file snakemake read, relative to the working directory when inside it; empty
+    for the default config."""
+    files = list(getattr(workflow, "configfiles", None) or [])
+    if not files:
+        return ""
+    path = os.path.relpath(os.path.abspath(str(files[-1])))
+    if path.startswith(".."):
+        path = os.path.abspath(str(files[-1]))
+    return "" if os.path.normpath(path) == os.path.normpath("config/config.yaml") else f"--configfile {shlex.quote(path)}"
+
+
 def final_targets():
     # The summary tables are targets too, so that a reports/ directory holding a report (not
     # made by this results/ directory) does not make `snakemake` a no-op.

@@ -14,6 +14,7 @@ rule report:
     params:
         summary=lambda wildcards, input: os.path.dirname(input[0]),
         out=lambda wildcards, output: os.path.dirname(output[0]) or ".",
+        configfile=report_configfile_arg(),
     message:
         "report {output[0]} and {output[1]}; log {log}"
     log:
@@ -25,4 +26,4 @@ rule report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "pgbench report {params.summary} --out {params.out} --force > {log} 2>&1"
+        "pgbench report {params.summary} --out {params.out} {params.configfile} --force > {log} 2>&1"
