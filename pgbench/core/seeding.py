@@ -8,8 +8,12 @@ from __future__ import annotations
 import hashlib
 import zlib
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch loads only where a Generator is made (2 s of start-up for the rest)
+    import torch
 
 
 def snapshot_streams(seed: int, snapshot: str) -> dict[str, np.random.SeedSequence]:
@@ -28,6 +32,8 @@ def seed_sequences(seed: int) -> dict[str, np.random.SeedSequence]:
 
 def torch_generator(ss: np.random.SeedSequence) -> torch.Generator:
     """A torch Generator seeded from a SeedSequence (63 bits of its state)."""
+    import torch
+
     return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
 
 
