@@ -14,10 +14,12 @@ from typing import Any
 
 from pgbench import __version__
 from pgbench.analysis.summary import Summary, load_summary
+from pgbench.claims.model import load_claims
 from pgbench.core.contracts import VERDICTS
 from pgbench.core.errors import UserError
 from pgbench.core.io import replace_dir_atomic, staging_dir, write_text_atomic
 from pgbench.report import exact as exactreport
+from pgbench.report import validation as validationreport
 from pgbench.report.claim_tables import claim_answers, claim_groups
 from pgbench.report.figures import style
 from pgbench.report.render import render_html, render_markdown
@@ -106,6 +108,7 @@ def build_report(summary: Summary, fig_dir: str | os.PathLike, *, seed: int = 0,
         "sections": _env_sections(summary, palettes, fig_dir, seed, n_boot),
         "gradstudy": _gradstudy_section(summary, estimators, fig_dir),
         "exact": exactreport.section(summary, estimators, fig_dir),
+        "validation": validationreport.section(summary, load_claims()),
         "compute": _compute_section(summary, palettes),
         "provenance": provenance,
         "reproduce": {"command": reproduce_command(configfile), "commit": commit},
