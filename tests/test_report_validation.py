@@ -62,3 +62,18 @@ def test_a_clearly_worse_implementation_is_not_reproduced(tmp_path):
 def test_no_section_without_a_validation_suite(tmp_path):
     summary = _summary(tmp_path, run_rows("vanilla", [1e5] * 3))
     assert validation.section(summary, load_claims()) is None
+
+
+def test_a_claim_not_run_names_its_suite_and_the_configs_that_have_it(tmp_path):
+    from pgbench.report.claim_tables import _not_run_text, suite_configs
+
+    (tmp_path / "a.yaml").write_text("suites:\n  algos: {}\n  slides: {}\n")
+    (tmp_path / "b.yaml").write_text("suites:\n  slides: {}\n")
+    (tmp_path / "broken.yaml").write_text("suites: [\n")
+    configs = suite_configs(tmp_path)
+    assert configs == {"algos": ["config/a.yaml"], "slides": ["config/a.yaml", "config/b.yaml"]}
+    assert (_not_run_text("slides", configs)
+            == "no runs of suite slides in this summary (it is in config/a.yaml, config/b.yaml)")
+    assert _not_run_text("qlearning", configs) == "no runs of suite qlearning in this summary"
+    # the checkout's own configs: the default suites are in config/config.yaml
+    assert "config/config.yaml" in suite_configs()["slides"]

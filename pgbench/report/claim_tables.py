@@ -11,6 +11,7 @@ quote only implies it (``quote_kind: implied`` in claims.yaml) is listed apart, 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -56,16 +57,47 @@ def _answer_words(test: str, answer: str) -> str:
     return answer
 
 
+def suite_configs(config_dir: Path | None = None) -> dict[str, list[str]]:
+    """Suite name -> the config files of the checkout that run it (``config/*.yaml`` beside the
+    package, as in a clone; empty when pgbench is installed without them)."""
+    import yaml
+
+    config_dir = config_dir or Path(__file__).resolve().parents[2] / "config"
+    found: dict[str, list[str]] = {}
+    for path in sorted(config_dir.glob("*.yaml")) if config_dir.is_dir() else []:
+        try:
+            suites = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("suites") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        for suite in suites:
+            found.setdefault(str(suite), []).append(f"config/{path.name}")
+    return found
+
+
+def _not_run_text(suite: str, configs: dict[str, list[str]]) -> str:
+    where = configs.get(suite)
+    return f"no runs of suite {suite} in this summary" + (f" (it is in {', '.join(where)})"
+                                                         if where else "")
+
+
 def claim_answers(claims: pd.DataFrame) -> list[dict[str, Any]]:
-    """One entry per claim: quote (Markup), kind, and per test its answer across settings."""
+    """One entry per claim: quote (Markup), kind, and per test its answer across settings; a
+    test that did not run says which suite it needs and which configs run that suite."""
     out = []
-    for c in claim_summary(_with_defaults(claims)):
+    claims = _with_defaults(claims)
+    suites = claims.groupby("claim_id")["suite"].first().astype(str).to_dict() \
+        if "suite" in claims.columns else {}
+    configs = suite_configs() if (claims["verdict"].astype(str) == "not run").any() else {}
+    for c in claim_summary(claims):
         tests = []
         for t in c["tests"]:
             cls, icon = ANSWER_STYLE[t["answer"]]
+            counts = _counts_text(t["counts"], t["n_rows"])
+            if t["answer"] == "not run" and c["claim_id"] in suites:
+                counts = _not_run_text(suites[c["claim_id"]], configs)
             tests.append({"test": "" if t["test"] == "main" else t["test"],
                           "answer": _answer_words(t["test"], t["answer"]), "answer_class": cls,
-                          "icon": icon, "counts": _counts_text(t["counts"], t["n_rows"])})
+                          "icon": icon, "counts": counts})
         out.append({"claim_id": c["claim_id"], "quote": quote_html(c["quote"]),
                     "quote_md": quote_markdown(c["quote"]),
                     "source": c["source"], "implied": c["quote_kind"] == "implied",
