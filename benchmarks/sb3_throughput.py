@@ -8,8 +8,11 @@ core": both run on one thread, pgbench.core.dispatch pins torch to one) and per 
 implementation first trains a short warm-up run (imports, first calls) that is not timed; the
 timed repeats are interleaved, pgbench and SB3 alternating first, and the median is reported.
 
-Adding an algorithm (e.g. DQN, issue 19) is adding rows to ``CASES``: (pgbench variant, SB3
-variant, env, settings); the settings must be valid for both variants.
+Adding an algorithm is adding rows to ``CASES``: (pgbench variant, SB3 variant, env, settings);
+the settings must be valid for both variants. DQN's cost is its gradient steps (128 per 256 env
+steps at the zoo's CartPole settings, on 256x256 networks), so give it at least 4,096 steps
+(``--steps 4096``: 16 phases of 256 steps; the 13 that end past ``learning_starts`` = 1000 train,
+1,664 gradient steps).
 
 Usage::
 
@@ -46,6 +49,11 @@ A2C_CARTPOLE = {"num_envs": 8, "entropy_coef": 0.0}
 # hyperparams/a2c.yml has no InvertedPendulum entry; its &mujoco-defaults (HalfCheetah-v4):
 # normalize true, the rest SB3's defaults (n_envs 1)
 A2C_PENDULUM = {"normalize_obs": True, "normalize_reward": True, "num_envs": 1}
+# rl_zoo3 2.9.2 hyperparams/dqn.yml, key CartPole-v1 (config/validate_dqn.yaml cites each)
+DQN_CARTPOLE = {"lr": 0.0023, "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000,
+                "gamma": 0.99, "target_update_interval": 10, "train_freq": 256,
+                "gradient_steps": 128, "exploration_fraction": 0.16,
+                "exploration_final_eps": 0.04, "hidden": [256, 256]}
 
 #: name -> (pgbench variant, SB3 variant, env id, settings)
 CASES = {
@@ -53,6 +61,7 @@ CASES = {
     "ppo/InvertedPendulum-v5": ("ppo", "sb3_ppo", "InvertedPendulum-v5", PPO_PENDULUM),
     "a2c/CartPole-v1": ("a2c", "sb3_a2c", "CartPole-v1", A2C_CARTPOLE),
     "a2c/InvertedPendulum-v5": ("a2c", "sb3_a2c", "InvertedPendulum-v5", A2C_PENDULUM),
+    "dqn/CartPole-v1": ("dqn", "sb3_dqn", "CartPole-v1", DQN_CARTPOLE),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pandas as pd
 from synthetic import write_run_dir
@@ -89,3 +90,37 @@ def test_compare_from_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 of 2 runs byte-identical" in out and "seed 1: same config, episodes differ" in out
     assert main(["compare", str(tmp_path / "nowhere"), "--reference", str(tmp_path / "ref.json")]) == 2
+
+
+def test_gradient_study_tables_are_digested_by_value():
+    from pgbench.report.digest import table_digest
+
+    frame = pd.DataFrame({"env": ["E", "E"], "snapshot": ["init", "q25"],
+                          "variance_ratio": [0.5, 0.25], "n_batches": [64, 64]})
+    same = table_digest(frame)
+    assert same == table_digest(frame[list(reversed(frame.columns))].copy())  # column order
+    assert same["rows"] == 2
+    nudged = frame.copy()
+    nudged.loc[1, "variance_ratio"] = math.nextafter(0.25, 1.0)
+    assert nudged.loc[1, "variance_ratio"] != 0.25  # one ulp away
+    assert table_digest(nudged) != same
+    renamed = frame.assign(snapshot=["init", "q75"])
+    assert table_digest(renamed) != same
+
+
+def test_a_gradient_study_table_that_differs_is_listed():
+    ref = copy.deepcopy(REF)
+    ref["tables"] = {"gradstudy": {"rows": 3, "sha256": "g"}, "gradstudy_pairs": {"rows": 2, "sha256": "p"}}
+    mine = copy.deepcopy(ref)
+    equal, lines = compare_digests(mine, ref)
+    assert equal and lines[0].endswith("verdicts equal, gradient study identical")
+    mine["tables"]["gradstudy_pairs"]["sha256"] = "other"
+    equal, lines = compare_digests(mine, ref)
+    assert not equal
+    assert lines == [("your run differs from the committed report: 3 of 3 runs byte-identical, "
+                      "verdicts equal, 1 of 2 gradient-study tables differ"),
+                     "  table gradstudy_pairs: values differ (2 rows in the reference, 2 in yours)"]
+    # a reference digested before tables were: nothing compared, still a reproduction
+    del ref["tables"]
+    equal, lines = compare_digests(mine, ref)
+    assert equal and lines[0].endswith(", gradient study not compared (the reference has none)")

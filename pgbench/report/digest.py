@@ -2,11 +2,13 @@
 
 ``digest.json`` (written by ``pgbench report`` beside index.html, and by ``pgbench digest``)
 holds, for every run of the summary, its config hash and the sha256 of its episodes.parquet,
-and for every claims row its verdict, with the summary's provenance (package versions, CPU).
+for every claims row its verdict, for each gradient-study table a hash of its values
+(:func:`table_digest`), and the summary's provenance (package versions, CPU).
 It is a few kilobytes where the runs are tens of megabytes, so the committed reference report
 (reports/reference/) carries one, and ``pgbench compare`` answers with one line::
 
-    your run reproduces the committed report: 246 of 246 runs byte-identical, verdicts equal
+    your run reproduces the committed report: 246 of 246 runs byte-identical, verdicts equal,
+    gradient study identical
 
 or says what differs: runs missing on either side, runs of another config, runs whose episodes
 differ (expected on another CPU or with other package versions: docs/contracts.md), and claims
@@ -48,12 +50,34 @@ CLAIM_KEY = ("claim_id", "suite", "env", "setting")
 PROVENANCE_KEYS = ("git_commit", "packages", "python", "platform", "cpu")
 
 
+#: The summary's gradient-study tables, digested by content (``tables`` in the digest).
+TABLES = ("gradstudy", "gradstudy_pairs", "gradstudy_layers")
+
+
 #: rows listed before "... and N more"
 MAX_LISTED = 20
 
 
 def _number(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def table_digest(frame: pd.DataFrame) -> dict:
+    """``{"rows": n, "sha256": ...}`` of a table's content: every column in name order, numbers as
+    their float64 bytes (exact, unlike a text rendering), other values as text; independent of
+    the parquet writer's metadata."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for column in sorted(frame.columns):
+        values = frame[column]
+        h.update(f"{column}\x1e".encode())
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            h.update(values.to_numpy(dtype="float64", na_value=float("nan")).tobytes())
+        else:
+            h.update("\x1f".join(map(str, values.tolist())).encode())
+        h.update(b"\x1d")
+    return {"rows": len(frame), "sha256": h.hexdigest()}
 
 
 def build_digest(summary_dir: str | Path) -> dict:
@@ -81,7 +105,10 @@ def build_digest(summary_dir: str | Path) -> dict:
                     "config_hash": str(r.config_hash), "episodes_sha256": str(r.episodes_sha256)}
                    for r in runs.itertuples(index=False)),
                   key=lambda r: tuple(r[k] for k in RUN_KEY))
-    return {"kind": KIND, "schema": SCHEMA, "provenance": prov, "runs": rows, "claims": claims}
+    tables = {name: table_digest(pd.read_parquet(summary / f"{name}.parquet"))
+              for name in TABLES if (summary / f"{name}.parquet").is_file()}
+    return {"kind": KIND, "schema": SCHEMA, "provenance": prov, "runs": rows, "claims": claims,
+            "tables": tables}
 
 
 def write_digest(summary_dir: str | Path, path: str | Path) -> dict:
@@ -153,10 +180,12 @@ def compare_digests(yours: dict, reference: dict) -> tuple[bool, list[str]]:
         if claim_lines:
             verdicts = f"{len(claim_lines)} of {len(ref_c.keys() | mine_c.keys())} verdicts differ"
 
-    equal = not (missing or extra or other_config or differ or claim_lines) and verdicts == "verdicts equal"
+    tables, table_lines = _compare_tables(yours.get("tables"), reference.get("tables"))
+    equal = (not (missing or extra or other_config or differ or claim_lines or table_lines)
+             and verdicts == "verdicts equal")
     head = ("your run reproduces the committed report" if equal
             else "your run differs from the committed report")
-    lines = [f"{head}: {identical} of {len(ref)} runs byte-identical, {verdicts}"]
+    lines = [f"{head}: {identical} of {len(ref)} runs byte-identical, {verdicts}{tables}"]
     for keys, what in ((missing, "in the reference, not in yours"),
                        (extra, "in yours, not in the reference"),
                        (other_config, "another config (config_hash differs)"),
@@ -164,6 +193,7 @@ def compare_digests(yours: dict, reference: dict) -> tuple[bool, list[str]]:
         lines += [f"  run {_run_name(k)}: {what}" for k in keys[:MAX_LISTED]]
         if len(keys) > MAX_LISTED:
             lines.append(f"  ... and {len(keys) - MAX_LISTED} more runs: {what}")
+    lines += table_lines
     lines += claim_lines[:MAX_LISTED]
     if len(claim_lines) > MAX_LISTED:
         lines.append(f"  ... and {len(claim_lines) - MAX_LISTED} more claims")
@@ -174,6 +204,27 @@ def compare_digests(yours: dict, reference: dict) -> tuple[bool, list[str]]:
                      + (f"; these differ: {', '.join(changed)}" if changed else
                         "; the recorded CPU and versions are equal, so this is a real change"))
     return equal, lines
+
+
+def _compare_tables(mine: dict | None, ref: dict | None) -> tuple[str, list[str]]:
+    """(headline part, one line per gradient-study table that differs). Digests written before
+    tables were digested, or summaries without a gradient study, compare nothing here."""
+    if not mine and not ref:
+        return "", []
+    if not mine or not ref:
+        return ", gradient study not compared (" + (
+            "your side has none)" if not mine else "the reference has none)"), []
+    lines = []
+    for name in sorted(mine.keys() | ref.keys()):
+        a, b = ref.get(name), mine.get(name)
+        if a is None or b is None:
+            lines.append(f"  table {name}: " + ("in the reference, not in yours" if b is None
+                                                else "in yours, not in the reference"))
+        elif a != b:
+            lines.append(f"  table {name}: values differ ({a['rows']} rows in the reference, "
+                         f"{b['rows']} in yours)")
+    return (", gradient study identical" if not lines else
+            f", {len(lines)} of {len(mine.keys() | ref.keys())} gradient-study tables differ"), lines
 
 
 # -- command line ---------------------------------------------------------------------------
