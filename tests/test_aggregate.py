@@ -286,3 +286,30 @@ def test_cli_writes_the_summary_atomically_and_copies_gradstudy(tmp_path, capsys
 def test_running_reward_helper_matches_the_contract():
     # 10 -> 0.05 * 100 + 0.95 * 10 = 14.5 -> 0.05 * 0 + 0.95 * 14.5 = 13.775
     assert running_rewards([100.0, 0.0]) == pytest.approx([14.5, 13.775])
+
+
+def test_specs_name_the_runs_to_aggregate_as_if_each_were_listed(tmp_path, capsys):
+    """The workflow passes its train-job specs (a command line of every run directory would pass
+    the kernel's 128 KiB limit on one argument for a large config)."""
+    for seed in (0, 1):
+        write_run_dir(tmp_path / "runs" / "vanilla" / f"seed{seed}", [10.0 + seed, 500.0], seed=seed)
+    write_run_dir(tmp_path / "runs" / "stale" / "seed7", [1.0], seed=7)  # planned by no spec
+    spec = {"suite": "slides", "env": "CartPole-v1", "arms": [
+        {"arm": "vanilla", "variant": "vanilla", "seeds": [0, 1],
+         "out": str(tmp_path / "runs" / "vanilla" / "seed{seed}")}]}
+    (tmp_path / "block0.json").write_text(json.dumps(spec))
+    listed, from_spec = tmp_path / "listed", tmp_path / "from_spec"
+    assert main(["aggregate", str(tmp_path / "runs" / "vanilla" / "seed0"),
+                 str(tmp_path / "runs" / "vanilla" / "seed1"), "--out", str(listed)]) == 0
+    assert main(["aggregate", "--specs", str(tmp_path / "block0.json"), "--out", str(from_spec)]) == 0
+    a, b = (pd.read_parquet(d / "runs.parquet") for d in (listed, from_spec))
+    pd.testing.assert_frame_equal(a, b)
+    assert b["seed"].tolist() == [0, 1]  # the stale run of seed 7 is not aggregated
+    # a spec that is not one, and no runs at all: one line each, exit 2, nothing written
+    (tmp_path / "bad.json").write_text(json.dumps({"arms": [{"seeds": [0]}]}))
+    capsys.readouterr()
+    assert main(["aggregate", "--specs", str(tmp_path / "bad.json"), "--out", str(tmp_path / "x")]) == 2
+    assert "bad.json is not a `pgbench train-job` spec" in capsys.readouterr().err
+    assert main(["aggregate", "--out", str(tmp_path / "y")]) == 2
+    assert "no runs to aggregate" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

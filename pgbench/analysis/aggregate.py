@@ -118,11 +118,40 @@ def read_gradstudy(gradstudy_dir: str | Path) -> dict[str, pd.DataFrame]:
     return {name: pd.concat(frames, ignore_index=True) for name, frames in sorted(by_name.items())}
 
 
+def run_dirs_of_specs(spec_paths) -> list[str]:
+    """The run directories the `pgbench train-job` specs at ``spec_paths`` plan: each arm's
+    ``out`` with ``{seed}`` replaced by each of its seeds, in the specs' order.
+
+    The workflow names its jobs' specs instead of every run directory: a command line listing
+    thousands of runs would pass the kernel's limit on one argument (128 KiB), which the shell
+    command of a large config reaches. UserError names a spec that cannot be read or lacks arms.
+    """
+    import json
+
+    dirs = []
+    for path in spec_paths:
+        try:
+            spec = json.loads(Path(path).read_text(encoding="utf-8"))
+            arms = spec["arms"]
+            dirs += [str(arm["out"]).replace("{seed}", str(int(seed)))
+                     for arm in arms for seed in arm["seeds"]]
+        except OSError as err:
+            raise UserError(f"cannot read the spec {path} ({err.strerror})") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"{path} is not a `pgbench train-job` spec ({type(err).__name__}: "
+                            f"{err}); expected a JSON object with arms, each with out and "
+                            "seeds") from None
+    return dirs
+
+
 # --------------------------------------------------------------------------- command line
 def configure_parser(parser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                         help="run directories, or directories searched recursively for runs "
                              "(run.json with status complete)")
+    parser.add_argument("--specs", nargs="+", metavar="SPEC",
+                        help="`pgbench train-job` spec files: every run they plan (each arm's "
+                             "out, for each of its seeds) is aggregated, as if listed")
     parser.add_argument("--out", required=True, metavar="SUMMARY",
                         help="summary directory to write runs/curves/compute.parquet and "
                              "provenance.json into")
@@ -141,9 +170,13 @@ def run(args) -> int:
 
     out = Path(args.out)
     check_dir(out, SUMMARY, force=args.force)
+    run_dirs = [*args.run_dirs, *run_dirs_of_specs(args.specs or [])]
+    if not run_dirs:
+        raise UserError("no runs to aggregate; give run directories, or --specs with the "
+                        "train-job specs that planned them")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedRunWarning)
-        tables = aggregate_runs(args.run_dirs, benchmarks=args.benchmarks)
+        tables = aggregate_runs(run_dirs, benchmarks=args.benchmarks)
     for w in caught:
         print(f"pgbench aggregate: warning: {w.message}", file=sys.stderr)
     # read everything before writing anything: bad input leaves an old summary as it was
@@ -157,7 +190,8 @@ def run(args) -> int:
     for file_name, frame in gradstudy.items():
         write_parquet_atomic(out / file_name, frame)
     copied = list(gradstudy)
-    command = " ".join(["pgbench", "aggregate", *map(str, args.run_dirs), "--out", str(out),
+    command = " ".join(["pgbench", "aggregate", *map(str, args.run_dirs),
+                        *(["--specs", *map(str, args.specs)] if args.specs else []), "--out", str(out),
                         *(["--benchmarks", *map(str, args.benchmarks)] if args.benchmarks else []),
                         *(["--gradstudy", str(args.gradstudy)] if args.gradstudy else [])])
     write_json_atomic(out / "provenance.json", summary_provenance(tables["runs"], command))

@@ -11,7 +11,9 @@ rule aggregate:
         f"{SUMMARY}/compute.parquet",
         f"{SUMMARY}/provenance.json",
     params:
-        run_dirs=" ".join(all_run_dirs()),
+        # the jobs' specs, not every run directory: a command line naming thousands of runs
+        # would pass the kernel's 128 KiB limit on one argument (`bash -c "..."`)
+        specs=("--specs " + " ".join(train_spec_path(key) for key in TRAIN_JOBS)) if TRAIN_JOBS else "",
         n_runs=len(all_run_dirs()),
         gradstudy=f"--gradstudy {RESULTS}/gradstudy" if GRADSTUDY_ENVS else "",
         # the planned jobs' files only: a results directory may keep files of jobs that a
@@ -31,7 +33,7 @@ rule aggregate:
         mem_mb=4000,
         runtime=30,
     shell:
-        "pgbench aggregate {params.run_dirs} --benchmarks {params.benchmarks} {params.gradstudy}"
+        "pgbench aggregate {params.specs} --benchmarks {params.benchmarks} {params.gradstudy}"
         " --out {params.out} --force > {log} 2>&1"
 
 
