@@ -224,9 +224,8 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
     steps are summed, so every loop over hidden units reads and writes contiguous rows; the
     sums are those of the flat layout, term by term in the same order."""
     D, H, A = obs.shape[2], W1.shape[0], W1.shape[1]
+    gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
     grad[:] = 0.0
-    gW0 = np.zeros((D, H))
-    gb0 = np.zeros(H)
     gW1t = np.zeros((A, H))  # W1's gradient and W1 itself by output: contiguous over units
     W1t = np.empty((A, H))
     for j in range(H):
@@ -299,8 +298,6 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
                     row[j] += xk * dz[j]
             for j in range(H):
                 gb0[j] += dz[j]
-    grad[:D * H] = gW0.ravel()
-    grad[D * H:D * H + H] = gb0
     gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
     for j in range(H):
         for a in range(A):
