@@ -15,13 +15,13 @@ from pgbench.envs import cartpole
 
 # -- the kernels: fastmath stays off (IEEE arithmetic in the order written), so a seed gives
 # the same numbers on every run; compiled once, then loaded from Numba's cache ----------------
-def jit(function):
+def jit(function, **options):
     """Compile ``function`` lazily, cached on disk where Numba finds a writable place (beside
     this file, or in the user's cache directory), else compiled anew in each process."""
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(function)
+        return numba.njit(nogil=True, **options)(function)
 
 
 #: CartPole's equations (:mod:`pgbench.envs.cartpole`, the one copy), compiled
@@ -126,9 +126,10 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
             x = obs[i, t]
             for k in range(4):
                 x[k] = np.float32(state[i, k])
-            if use_drop:
+            if use_drop:  # on row views: the loop vectorises
+                row, draws = drop[i, t], u[t - t_start, i, 1:]
                 for j in range(H):
-                    drop[i, t, j] = scale if u[t - t_start, i, 1 + j] < keep else np.float32(0.0)
+                    row[j] = scale if draws[j] < keep else np.float32(0.0)
             hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop,
                          z[i, t], h[i, t])
             logits_of(W1, b1, h[i, t], logits[i, t])
@@ -219,12 +220,18 @@ def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normaliz
 def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad):
     """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (float64,
     the flat layout W0, b0, W1, b1), from the activations the rollout kept; returns (loss, mean
-    entropy per step)."""
+    entropy per step). W1 and its gradient are held by output (``(A, H)``, float64) while the
+    steps are summed, so every loop over hidden units reads and writes contiguous rows; the
+    sums are those of the flat layout, term by term in the same order."""
     D, H, A = obs.shape[2], W1.shape[0], W1.shape[1]
     gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
-    gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
-    gb1 = grad[D * H + H + H * A:]
     grad[:] = 0.0
+    gW1t = np.zeros((A, H))  # W1's gradient and W1 itself by output: contiguous over units
+    W1t = np.empty((A, H))
+    for j in range(H):
+        for a in range(A):
+            W1t[a, j] = float(W1[j, a])
+    gb1 = grad[D * H + H + H * A:]
     p = np.empty(A, np.float32)
     dlogit = np.empty(A)
     dz = np.empty(H)
@@ -252,28 +259,31 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
             n_steps += 1
             for a in range(A):
                 gb1[a] += dlogit[a]
-            # dz = (W1 @ dlogit) * drop * act'(z), in loops over j that the compiler vectorises
+            # dz = (W1 @ dlogit) * drop * act'(z): loops over j on contiguous rows, which the
+            # compiler vectorises; each element's sum over steps keeps its order
             if A == 2:
                 d0, d1 = dlogit[0], dlogit[1]
+                g0, g1, w0, w1 = gW1t[0], gW1t[1], W1t[0], W1t[1]
                 for j in range(H):
                     hj = float(ht[j])
-                    gW1[j, 0] += hj * d0
-                    gW1[j, 1] += hj * d1
+                    g0[j] += hj * d0
+                    g1[j] += hj * d1
                     back = 0.0
-                    back += float(W1[j, 0]) * d0
-                    back += float(W1[j, 1]) * d1
+                    back += w0[j] * d0
+                    back += w1[j] * d1
                     dz[j] = back
             else:
                 for j in range(H):
-                    hj = float(ht[j])
-                    back = 0.0
-                    for a in range(A):
-                        gW1[j, a] += hj * dlogit[a]
-                        back += float(W1[j, a]) * dlogit[a]
-                    dz[j] = back
+                    dz[j] = 0.0
+                for a in range(A):
+                    ga, wa, da = gW1t[a], W1t[a], dlogit[a]
+                    for j in range(H):
+                        ga[j] += float(ht[j]) * da
+                        dz[j] += wa[j] * da
             if use_drop:
+                dr = drop[i, t]
                 for j in range(H):
-                    dz[j] *= float(drop[i, t, j])
+                    dz[j] *= float(dr[j])
             if act == 0:
                 for j in range(H):
                     dz[j] = dz[j] if zt[j] > 0 else 0.0
@@ -283,16 +293,24 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
                     dz[j] = dz[j] * (1.0 - y * y)
             for k in range(D):
                 xk = float(x[k])
+                row = gW0[k]
                 for j in range(H):
-                    gW0[k, j] += xk * dz[j]
+                    row[j] += xk * dz[j]
             for j in range(H):
                 gb0[j] += dz[j]
+    gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
+    for j in range(H):
+        for a in range(A):
+            gW1[j, a] = gW1t[a, j]
     return loss, entropy / max(n_steps, 1)
 
 
-@jit
-def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
-    """One step of torch.optim.Adam's arithmetic in float32; returns |grad| (float32 grad)."""
+def _adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, eps):
+    """One step of torch.optim.Adam's arithmetic in float32; returns |grad| (float32 grad).
+
+    Compiled with NumPy's error model: a division is IEEE's, without Python's check for a
+    zero divisor (a branch in the loop that kept it from vectorising); the divisors here are
+    ``sqrt_bc2 > 0`` and ``sqrt(v) / sqrt_bc2 + eps > 0``, so no result changes."""
     norm = 0.0
     for q in range(flat.shape[0]):  # a sum in order: apart, so the next loop vectorises
         g = np.float32(grad[q])
@@ -304,6 +322,9 @@ def adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size, 
         denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
         flat[q] = flat[q] + m[q] * step_size / denom
     return math.sqrt(norm)
+
+
+adam = jit(_adam, error_model="numpy")
 
 
 @jit

@@ -10,6 +10,12 @@ the action noise and dropout uniforms in the chunks :func:`pgbench.training.roll
 draws (:func:`pgbench.training.numba.streams.mt_uniform_float32`), the rollout and update kernels of
 :mod:`pgbench.training.numba`, and each episode's row, running reward and solve points as
 :func:`pgbench.runs.log.record_episode` computes them.
+
+Numba's disk cache keys :func:`train_rounds` on this file's time stamp alone, yet the compiled
+loop holds the kernels and streams it calls: after a change to
+:mod:`pgbench.training.numba.kernels` or :mod:`pgbench.training.numba.streams`, delete the
+``*.nbi``/``*.nbc`` files in this folder's ``__pycache__`` (or touch this file), or the cached
+loop keeps running the old kernels (numbers and speed).
 """
 
 from __future__ import annotations
