@@ -23,3 +23,8 @@ sums; the gradient is accumulated in float64), so a run follows the torch run's 
 rounding difference first flips an action, and then differs as runs on two machines would. The
 engine is a config field, so it is part of each run's hash.
 """
+
+from pgbench.training.numba.cache import clear_if_stale
+
+# before any kernel is compiled or loaded: a cache built from other sources is deleted
+clear_if_stale()

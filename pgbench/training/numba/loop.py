@@ -12,10 +12,8 @@ draws (:func:`pgbench.training.numba.streams.mt_uniform_float32`), the rollout a
 :func:`pgbench.runs.log.record_episode` computes them.
 
 Numba's disk cache keys :func:`train_rounds` on this file's time stamp alone, yet the compiled
-loop holds the kernels and streams it calls: after a change to
-:mod:`pgbench.training.numba.kernels` or :mod:`pgbench.training.numba.streams`, delete the
-``*.nbi``/``*.nbc`` files in this folder's ``__pycache__`` (or touch this file), or the cached
-loop keeps running the old kernels (numbers and speed).
+loop holds the kernels and streams it calls: :mod:`pgbench.training.numba.cache` therefore keys
+the engine's whole cache on all of their sources, and deletes it when one changed.
 """
 
 from __future__ import annotations
