@@ -5,6 +5,7 @@ at once (leading axes), empty episode slots, zero denominators.
 """
 
 import numpy as np
+import pytest
 
 from pgbench.rl import estimators as est
 
@@ -61,3 +62,68 @@ def test_seeds_needed_by_hand_on_an_asymmetric_interval():
     assert seeds_needed(2.0, 1.0, 3.5, 1.5, 1) == 4.0  # one seed is a valid count
     assert np.isnan(seeds_needed(2.0, 1.0, 3.5, 1.5, 0))  # no seeds: nothing to scale
     assert seeds_needed(2.0, 0.5, 3.5, 1.5, 3) == 27.0  # h = 1.5, d = 0.5: 3 * 9
+
+
+def test_total_return_default_is_the_plain_sum_of_rewards():
+    """Without a gamma, R(tau) is the undiscounted sum (the slides' REINFORCE): rewards 1, 2, 4
+    give 7 on every valid step, 0 on the padding step."""
+    r = est.total_return(np.array([[1.0, 2.0, 4.0, 0.0]]), np.array([[1, 1, 1, 0]], dtype=bool))
+    np.testing.assert_array_equal(r, [[7.0, 7.0, 7.0, 0.0]])
+
+
+def test_reward_to_go_takes_a_float32_critic_value_in_float64():
+    """A critic's V(s_T) often arrives as float32. The bootstrap term gamma * V is formed in
+    float64: with gamma = 0.9 and V = float32(0.1) (= 0.100000001490116...), G_0 of a one-step
+    episode with reward 0 is 0.9 * float(V) exactly (0.09000000134110452). Forming gamma * V in
+    float32 (a float32 array times a Python float stays float32) gives 0.08999999612569809."""
+    v = np.array([0.1], dtype=np.float32)
+    g = est.reward_to_go(np.array([[0.0]]), np.array([[True]]), 0.9, bootstrap=v)
+    assert g.dtype == np.float64
+    assert g[0, 0] == 0.9 * float(v[0])
+    assert float((0.9 * v)[0]) != 0.9 * float(v[0])  # the two routes differ, so this can fail
+
+
+# -- training/update.py's advantages: every baseline on one hand-made batch ------------------
+def _gamma_one_batch():
+    """One seed, gamma = 1: episode 0 rewards [1, 1, 1] (G = 3, 2, 1), episode 1 rewards [2, 2]
+    then padding (G = 4, 2)."""
+    import torch
+
+    from pgbench.training.rollout import Batch
+
+    mask = np.array([[[True, True, True], [True, True, False]]])
+    return Batch(obs=torch.zeros(1, 2, 3, 4), actions=torch.zeros(1, 2, 3, dtype=torch.int64),
+                 rewards=np.array([[[1.0, 1.0, 1.0], [2.0, 2.0, 0.0]]]), mask=mask,
+                 terminated=np.array([[True, True]]), truncated=np.array([[False, False]]),
+                 lengths=mask.sum(-1), final_obs=torch.zeros(1, 2, 4), dropout_masks=None)
+
+
+_R = 1 / np.sqrt(2)
+
+
+@pytest.mark.parametrize("baseline, expected", [
+    # batch mean of the episodes' mean G: (2 + 3) / 2 = 2.5
+    ("mean", [[[0.5, -0.5, -1.5], [1.5, -0.5, 0.0]]]),
+    # each episode: minus its mean G (2; 3), over its Bessel std (1; sqrt(2))
+    ("whiten", [[[1.0, 0.0, -1.0], [_R, -_R, 0.0]]]),
+    # b_t over the episodes running at t: (3 + 4) / 2, (2 + 2) / 2, 1
+    ("time", [[[-0.5, 0.0, 0.0], [0.5, 0.0, 0.0]]]),
+    # Levine's b with |g|^2 = (1, 3) and episode means (2, 3): (1*2 + 3*3) / 4 = 2.75
+    ("optimal", [[[0.25, -0.75, -1.75], [1.25, -0.75, 0.0]]]),
+    # the running baseline's previous state, 1
+    ("ema", [[[2.0, 1.0, 0.0], [3.0, 1.0, 0.0]]]),
+])
+def test_update_advantages_with_each_baseline_by_hand(baseline, expected):
+    """``update.advantages`` (reward-to-go, no critic) for each baseline, the values worked out
+    in the comments above; the critic's target is G itself, and only ``ema`` moves its state:
+    0.95 * 1 + 0.05 * 2.5 = 1.075."""
+    from pgbench.rl.config import make_config
+    from pgbench.training.update import advantages
+
+    cfg = make_config("rtg_baseline", {"returns": "rtg", "baseline": baseline, "gamma": 1.0,
+                                       "ema_weight": 0.05, "normalize_advantages": False})
+    adv, target, ema = advantages(cfg, _gamma_one_batch(), None, None, np.array([1.0]),
+                                  score_sqnorm=np.array([[1.0, 3.0]]))
+    np.testing.assert_allclose(adv, expected, rtol=1e-7, atol=1e-12)
+    np.testing.assert_array_equal(target, [[[3.0, 2.0, 1.0], [4.0, 2.0, 0.0]]])
+    np.testing.assert_allclose(ema, [1.075] if baseline == "ema" else [1.0], rtol=1e-15)
