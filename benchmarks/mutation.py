@@ -62,7 +62,7 @@ _TRAIN_MATHS_TESTS = ("tests/test_planted_bugs.py", _GAPS,
                       "tests/test_stopping_rules.py")
 _CLAIMS_TESTS = ("tests/test_claims.py", "tests/test_claim_verdicts.py")
 _EXACT_TESTS = ("tests/test_exactgrad.py",)
-_ALGO_TESTS = ("tests/test_algorithms_maths.py",)
+_ALGO_TESTS = ("tests/test_algorithms_maths.py", _GAPS)
 TARGETS: dict[str, Target] = {
     "estimators": Target("pgbench/rl/estimators.py",
                          ("tests/test_estimators.py", _GAPS, "tests/test_planted_bugs.py")),

@@ -127,3 +127,19 @@ def test_update_advantages_with_each_baseline_by_hand(baseline, expected):
     np.testing.assert_allclose(adv, expected, rtol=1e-7, atol=1e-12)
     np.testing.assert_array_equal(target, [[[3.0, 2.0, 1.0], [4.0, 2.0, 0.0]]])
     np.testing.assert_allclose(ema, [1.075] if baseline == "ema" else [1.0], rtol=1e-15)
+
+
+def test_standard_gae_reads_end_flags_given_as_numbers():
+    """``training/algorithms/advantages.gae`` converts its end flags to bool, so 0/1 floats (how
+    a float buffer stores them) mean what bools do: the worked example of
+    ``test_gae_worked_example_truncated_bootstraps`` (gamma 0.5, lambda 1, rewards 1, values 0,
+    next values 0, 4, 8, truncated at t = 1) gives A = (2.5, 3, 5) either way."""
+    from pgbench.training.algorithms.advantages import gae
+
+    def col(x):
+        return np.asarray(x, dtype=np.float64)[:, None]
+
+    adv, ret = gae(col([1, 1, 1]), col([0, 0, 0]), col([0, 4, 8]), col([0, 0, 0]), col([0, 1, 0]),
+                   0.5, 1.0)
+    np.testing.assert_allclose(adv[:, 0], [2.5, 3.0, 5.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ret[:, 0], [2.5, 3.0, 5.0], rtol=0, atol=1e-12)
