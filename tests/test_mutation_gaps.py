@@ -143,3 +143,45 @@ def test_standard_gae_reads_end_flags_given_as_numbers():
                    0.5, 1.0)
     np.testing.assert_allclose(adv[:, 0], [2.5, 3.0, 5.0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(ret[:, 0], [2.5, 3.0, 5.0], rtol=0, atol=1e-12)
+
+
+# -- stats/survival.py ------------------------------------------------------------------------
+def test_kaplan_meier_band_is_exactly_one_before_the_first_success():
+    """Times 1 (censored), 2, 3: at t = 1 no run has succeeded, so S = 1 is known exactly and
+    the band is [1, 1] there (scipy's log-log band is undefined at S = 1); at t = 3, S = 0."""
+    from pgbench.stats.survival import kaplan_meier
+
+    km = kaplan_meier([1, 2, 3], [True, False, False])
+    np.testing.assert_array_equal(km.times, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(km.survival, [1.0, 0.5, 0.0])
+    assert km.band_low[0] == 1.0 and km.band_high[0] == 1.0
+    assert km.band_low[2] == 0.0 and km.band_high[2] == 1.0
+
+
+def test_km_median_keeps_its_confidence_and_refuses_no_runs():
+    """The median's record says which confidence its interval has; no runs is an error that
+    says so."""
+    from pgbench.stats.survival import km_median
+
+    assert km_median([1, 2, 3], [False, False, False], confidence=0.9).confidence == 0.9
+    with pytest.raises(ValueError, match="at least one observation"):
+        km_median([], [])
+
+
+def test_median_ratio_ci_ends_are_attainable_ratios_and_a_zero_median_gives_inf():
+    """``median_ratio_ci`` takes its ends with ``method="lower"`` / ``"higher"``, so each end is
+    one resample's ratio a_i / b_j of two of the observed times, never an interpolation between
+    two resamples. Checked with 3 resamples (where interpolating would land between two
+    ratios) on 10 seeds. An arm whose times are all 0 has median 0: the ratio's upper end is
+    inf, as is the estimate."""
+    from pgbench.stats.survival import median_ratio_ci
+
+    a, b = [3.0, 5.0, 7.0, 11.0, 13.0], [2.0, 3.0, 7.0, 17.0, 19.0]
+    attainable = {x / y for x in a for y in b}
+    for seed in range(10):
+        r = median_ratio_ci(a, [False] * 5, b, [False] * 5, rng=np.random.default_rng(seed),
+                            n_resamples=3)
+        assert r.low in attainable and r.high in attainable
+    r = median_ratio_ci([1.0, 2.0, 3.0], [False] * 3, [0.0, 0.0, 0.0], [False] * 3,
+                        rng=np.random.default_rng(0), n_resamples=20)
+    assert r.high == np.inf and r.estimate == np.inf
