@@ -185,3 +185,39 @@ def test_median_ratio_ci_ends_are_attainable_ratios_and_a_zero_median_gives_inf(
     r = median_ratio_ci([1.0, 2.0, 3.0], [False] * 3, [0.0, 0.0, 0.0], [False] * 3,
                         rng=np.random.default_rng(0), n_resamples=20)
     assert r.high == np.inf and r.estimate == np.inf
+
+
+# -- stats/smallsample.py ---------------------------------------------------------------------
+def test_permutation_shift_ci_p_value_exact_and_with_random_arrangements():
+    """Exact: a = (3, 4, 5), b = (0, 1, 2) has C(6, 3) = 20 arrangements and the observed one
+    alone has the largest statistic, so p = 2 * 1/20 = 0.1. Random: 11 runs a side has
+    C(22, 11) = 705,432 > MAX_EXACT arrangements, so N_RANDOM are drawn (plus the observed one).
+    a = b + 100 with b = 0..10: again only the observed arrangement reaches the largest
+    statistic, so p = 2/20001 unless a draw repeats it (a 2.8% chance per seed; twice: 0.04%),
+    hence the bound 4/20001; the estimate 100 lies inside the interval."""
+    from pgbench.stats.smallsample import N_RANDOM, permutation_shift_ci
+
+    r = permutation_shift_ci([3.0, 4.0, 5.0], [0.0, 1.0, 2.0], rng=np.random.default_rng(0))
+    assert r.exact and r.n_arrangements == 20 and r.p_two_sided == pytest.approx(0.1, rel=1e-12)
+    b = np.arange(11.0)
+    r = permutation_shift_ci(b + 100.0, b, rng=np.random.default_rng(0))
+    assert not r.exact and r.n_arrangements == N_RANDOM + 1
+    assert r.estimate == 100.0 and r.low < 100.0 < r.high
+    assert 2 / (N_RANDOM + 1) <= r.p_two_sided <= 4 / (N_RANDOM + 1)
+
+
+def test_fraction_by_ci_records_and_both_branches():
+    """Exact branch: 2 of 4 runs solved by t = 4, none censored before it: Clopper-Pearson
+    [Beta(0.025; 2, 3), Beta(0.975; 3, 2)] = [0.0675860, 0.9324140] (symmetric: k = n/2); 0/1
+    float flags mean what bools do. Kaplan-Meier branch: times 1 (censored), 5, 6, at t = 3:
+    nothing solved yet and 2 runs followed to t, so high = 1 - 0.025^(1/2) = 0.8418861."""
+    from pgbench.stats.smallsample import fraction_by_ci
+
+    f = fraction_by_ci([1.0, 2.0, 5.0, 9.0], [0.0, 0.0, 0.0, 1.0], 4.0)
+    assert (f.fraction, f.n, f.solved_by, f.censored_before) == (0.5, 4, 2, 0)
+    assert f.method == "Clopper-Pearson (exact)"
+    assert f.low == pytest.approx(0.0675860, abs=1e-7) and f.low == pytest.approx(1 - f.high, abs=1e-12)
+    f = fraction_by_ci([1.0, 5.0, 6.0], [True, False, False], 3.0)
+    assert (f.fraction, f.n, f.solved_by, f.censored_before) == (0.0, 3, 0, 1)
+    assert (f.low, f.high) == (0.0, pytest.approx(1 - 0.025 ** 0.5, rel=1e-12))
+    assert f.method == "no run solved by then: exact bound from the 2 runs followed to it"
