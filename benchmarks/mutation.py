@@ -186,7 +186,8 @@ def read_results(work: Path, target: Target, selected: list[str]) -> dict:
             "selected": len(codes), "tried": tried, "caught": caught,
             "kill_rate": round(caught / tried, 4) if tried else None,
             "kill_rate_ci95": [round(x, 4) for x in wilson(caught, tried)] if tried else None,
-            "counts": {s: len(v) for s, v in by_status.items()}, "survivors": survivors}
+            "counts": {s: len(v) for s, v in by_status.items()}, "survivors": survivors,
+            "not_tried": by_status.get("not tried", [])}
 
 
 _ENUMERATE = """
@@ -312,6 +313,8 @@ def main(argv=None) -> int:
     ap.add_argument("--survivors-of", type=Path, metavar="DIR",
                     help="run only the mutants that survived in DIR/summary.json (after adding "
                          "tests), each target's survivors against its tests as they are now")
+    ap.add_argument("--with-untried", action="store_true",
+                    help="with --survivors-of: also the selected mutants DIR's run did not try")
     ap.add_argument("--sample", type=int, metavar="N",
                     help="run a uniform random sample of at most N mutants of each target")
     ap.add_argument("--sample-fraction", type=float, metavar="F",
@@ -324,9 +327,10 @@ def main(argv=None) -> int:
         before = json.loads((args.survivors_of / "summary.json").read_text())["targets"]
         targets = {}
         for name, r in before.items():
-            if r["survivors"]:
+            again = [*r["survivors"], *(r.get("not_tried", []) if args.with_untried else [])]
+            if again:
                 targets[name] = Target(TARGETS[name].module, TARGETS[name].tests,
-                                       tuple("*" + k for k in r["survivors"]),
+                                       tuple("*" + k for k in again),
                                        note=f"survivors of {args.survivors_of}")
     names = args.targets or list(targets)
     bad = [n for n in names if n not in targets]
