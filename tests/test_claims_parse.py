@@ -48,3 +48,34 @@ def test_bad_claims_are_refused_by_name(raw, message):
         raw = _raw(**{field: value})
     with pytest.raises(UserError, match=re.escape(message)):
         parse_claim(raw, 2)
+
+
+def test_setting_rows_keep_runs_silent_on_a_fixed_setting_and_give_no_reason_when_found():
+    """``fixed: {dropout: '0.6'}`` keeps the runs with dropout=0.6 and the runs whose setting
+    does not name dropout at all (they run at the claim's value by default), drops dropout=0;
+    with rows found, the reason string is empty."""
+    import pandas as pd
+
+    from pgbench.claims.evaluate import setting_rows
+
+    claim = parse_claim(_raw(fixed={"dropout": "0.6"}), 0)
+    runs = pd.DataFrame({"variant": ["vanilla"] * 3,
+                         "setting": ["dropout=0.6", "dropout=0", "lr=0.01"], "seed": [0, 1, 2]})
+    rows, why = setting_rows(claim, runs)
+    assert why == ""
+    assert [label for label, _ in rows] == ["dropout=0.6", "lr=0.01"]
+    assert [arms["a"]["seed"].tolist() for _, arms in rows] == [[0], [2]]
+
+
+def test_format_table_headers():
+    """The terminal table's columns, CI among them."""
+    import pandas as pd
+
+    from pgbench.claims.evaluate import format_table
+
+    table = pd.DataFrame({"claim_id": ["c"], "test": ["main"], "setting": ["default"],
+                          "estimate": [1.5], "ci_low": [1.0], "ci_high": [2.0], "direction": ["<="],
+                          "threshold": [3.0], "n_seeds": [5], "verdict": ["supported"],
+                          "seeds_needed": [float("nan")]})
+    header = format_table(table).splitlines()[0].split()
+    assert header == ["claim", "test", "setting", "estimate", "CI", "target", "seeds", "verdict"]
