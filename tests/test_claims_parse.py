@@ -79,3 +79,25 @@ def test_format_table_headers():
                           "seeds_needed": [float("nan")]})
     header = format_table(table).splitlines()[0].split()
     assert header == ["claim", "test", "setting", "estimate", "CI", "target", "seeds", "verdict"]
+
+
+def test_run_statistics_helpers_keep_the_confidence_and_refuse_an_empty_arm():
+    """``_median_of`` passes the claim's confidence on to the KM median; ``_two_arm_values``
+    refuses (NotRun, so the claim reads 'not run') when either arm has no finite value, not
+    only when both have none."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from pgbench.claims.registry import NotRun
+    from pgbench.claims.run_statistics import _median_of, _two_arm_values
+
+    runs = pd.DataFrame({"t": [1.0, 2.0, 3.0, np.inf], "c": [False, False, False, True]})
+    m = _median_of(runs, "t", "c", 0.8)
+    assert (m.confidence, m.median, m.n) == (0.8, 2.0, 3)  # the infinite time is left out
+    ctx = SimpleNamespace(params={"column": "x"},
+                          arms={"a": pd.DataFrame({"x": [1.0, 2.0]}),
+                                "b": pd.DataFrame({"x": [np.nan, np.inf]})})
+    with pytest.raises(NotRun, match="no finite x in one of the arms"):
+        _two_arm_values(ctx)
