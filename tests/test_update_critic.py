@@ -92,3 +92,45 @@ def test_torch_update_with_a_critic_equals_a_plain_per_step_loop(loss):
         theirs = _seed0(trainer.opt.params if prefix == "pi." else trainer.vopt.params, prefix)
         for k, v in mine.items():
             torch.testing.assert_close(theirs[k], v.detach(), rtol=0, atol=1e-5, msg=prefix + k)
+
+
+def test_torch_update_with_the_optimal_baseline_equals_a_plain_per_step_loop():
+    """One REINFORCE update with Levine's optimal constant baseline on two collected episodes:
+    each episode's score g_i = grad sum_t log pi(a_t|s_t) (before the update), b = sum_i |g_i|^2
+    R_i / sum_i |g_i|^2 with R_i the episode's mean reward-to-go, A = G - b, then the REINFORCE
+    loss -(1/2) sum A log pi and one Adam step."""
+    cfg = make_config("rtg_baseline", {"env_id": "CartPole-v1", "hidden": [8], "episodes_per_update": 2,
+                                       "lr": LR, "gamma": GAMMA, "baseline": "optimal",
+                                       "normalize_advantages": False})
+    trainer = GroupTrainer(cfg, [5])
+    pi = {k: v.requires_grad_(True) for k, v in _seed0(trainer.opt.params, "pi.").items()}
+    batch = trainer.collector.collect_round(trainer.params)
+
+    logps, rets, sq, means = [], [], [], []
+    for e in range(2):
+        length = int(batch.lengths[0, e])
+        obs, act = batch.obs[0, e, :length], batch.actions[0, e, :length].long()
+        logp = torch.log_softmax(_mlp(pi, obs), -1)[torch.arange(length), act]
+        g, back = 0.0, []
+        for t in reversed(range(length)):
+            g = float(batch.rewards[0, e, t]) + GAMMA * g
+            back.append(g)
+        ret = torch.tensor(back[::-1])
+        score = torch.autograd.grad(logp.sum(), list(pi.values()), retain_graph=True)
+        sq.append(sum(float(s.pow(2).sum()) for s in score))
+        means.append(float(ret.mean()))
+        logps.append(logp)
+        rets.append(ret)
+    b = (sq[0] * means[0] + sq[1] * means[1]) / (sq[0] + sq[1])
+    loss = -sum(((ret - b) * logp).sum() for ret, logp in zip(rets, logps)) / 2
+    loss.backward()
+    grad_norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in pi.values()))
+    torch.optim.Adam(list(pi.values()), lr=LR).step()
+
+    trainer.update(batch, np.array([0]))
+    _, _, _, logged_loss, logged_norm, *_ = trainer.logs[0].update_rows[-1]
+    assert logged_loss == pytest.approx(float(loss.detach()), rel=1e-4)
+    assert logged_norm == pytest.approx(grad_norm, rel=1e-4)
+    theirs = _seed0(trainer.opt.params, "pi.")
+    for k, v in pi.items():
+        torch.testing.assert_close(theirs[k], v.detach(), rtol=0, atol=1e-5, msg="pi." + k)
