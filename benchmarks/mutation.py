@@ -106,9 +106,9 @@ TARGETS: dict[str, Target] = {
     "claims-run-statistics": Target("pgbench/claims/run_statistics.py", _CLAIMS_TESTS),
     "check-gate": Target("pgbench/check/gate.py", ("tests/test_check.py",)),
     "gradstudy-terms": Target("pgbench/gradstudy/terms.py",
-                              ("tests/test_gradstudy.py", "tests/test_policy_gradient.py")),
+                              ("tests/test_gradstudy.py", "tests/test_policy_gradient.py", _GAPS)),
     "gradstudy-batches": Target("pgbench/gradstudy/batches.py",
-                                ("tests/test_gradstudy.py", "tests/test_policy_gradient.py")),
+                                ("tests/test_gradstudy.py", "tests/test_policy_gradient.py", _GAPS)),
     # the exact gradient study: closed-form moments, the tiny MDPs' exact gradient and return
     "exact-moments": Target("pgbench/gradstudy/exactgrad.py", _EXACT_TESTS),
     "exact-mdp": Target("pgbench/gradstudy/tinymdp.py", _EXACT_TESTS,

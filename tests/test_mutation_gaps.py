@@ -221,3 +221,51 @@ def test_fraction_by_ci_records_and_both_branches():
     assert (f.fraction, f.n, f.solved_by, f.censored_before) == (0.0, 3, 0, 1)
     assert (f.low, f.high) == (0.0, pytest.approx(1 - 0.025 ** 0.5, rel=1e-12))
     assert f.method == "no run solved by then: exact bound from the 2 runs followed to it"
+
+
+# -- gradstudy/terms.py -----------------------------------------------------------------------
+def test_leave_one_out_mean_on_one_and_three_axes():
+    """The docstring's example, (1, 2, 6) -> (8/2, 7/2, 3/2), and the same row inside a
+    (2, 1, 3) array (the mean runs over the last axis, whatever the leading ones)."""
+    from pgbench.gradstudy.terms import leave_one_out_mean
+
+    np.testing.assert_array_equal(leave_one_out_mean(np.array([1.0, 2.0, 6.0])), [4.0, 3.5, 1.5])
+    x = np.array([[[1.0, 2.0, 6.0]], [[3.0, 3.0, 0.0]]])
+    np.testing.assert_array_equal(leave_one_out_mean(x), [[[4.0, 3.5, 1.5]], [[1.5, 1.5, 3.0]]])
+
+
+def test_collect_pool_gathers_rounds_until_it_has_enough_and_terms_use_the_dropout_masks():
+    """A collector of 3 episodes a round asked for 7: three rounds, trimmed to the first 7 in
+    order. ``episode_terms``' score of a dropout policy equals ``per_episode_grads`` with the
+    episodes' own masks."""
+    import torch
+
+    from pgbench.core.seeding import seed_sequences
+    from pgbench.gradstudy.terms import collect_pool, episode_terms
+    from pgbench.rl.gradients import per_episode_grads
+    from pgbench.rl.policies import PolicySpec, init_policy
+    from pgbench.training.rollout import Collector
+
+    spec = PolicySpec(obs_dim=4, act_dim=2, discrete=True, hidden=(8,), dropout=0.5)
+    params = init_policy(spec, [torch.Generator().manual_seed(0)])
+
+    def collector():
+        streams = seed_sequences(0)
+        return Collector("CartPole-v1", spec, 3, {"env": [streams["env"]], "noise": [streams["noise"]]})
+
+    c = collector()
+    try:
+        pool = collect_pool(c, params, 7)
+    finally:
+        c.close()
+    c = collector()
+    try:
+        rounds = [c.collect_round(params) for _ in range(3)]
+    finally:
+        c.close()
+    lengths = np.concatenate([r.lengths[0] for r in rounds])[:7]
+    assert pool.lengths.shape == (1, 7)
+    np.testing.assert_array_equal(pool.lengths[0], lengths)
+    terms = episode_terms(params, spec, pool, (1,), with_time_baseline=False)
+    score = per_episode_grads(params, spec, pool, torch.from_numpy(pool.mask).float())[0]
+    np.testing.assert_allclose(terms.score, score.double().numpy(), rtol=1e-5, atol=1e-5)
