@@ -269,3 +269,31 @@ def test_collect_pool_gathers_rounds_until_it_has_enough_and_terms_use_the_dropo
     terms = episode_terms(params, spec, pool, (1,), with_time_baseline=False)
     score = per_episode_grads(params, spec, pool, torch.from_numpy(pool.mask).float())[0]
     np.testing.assert_allclose(terms.score, score.double().numpy(), rtol=1e-5, atol=1e-5)
+
+
+# -- gradstudy/batches.py ---------------------------------------------------------------------
+def test_mean_difference_test_by_hand_with_fewer_batches_than_coordinates_differ():
+    """d = rows (1, 0), (2, 0), (3, 0): n = 3 batches of P = 2 coordinates. mean (2, 0), T = 4,
+    tr S = 1 (column 0's variance, ddof 1), so |E d|^2 ~ 4 - 1/3. Resamples: counts (1, 1, 1)
+    (mean unchanged: T* = 0) and (3, 0, 0) (mean (1, 0): T* = 1 * 3/2). Neither reaches 4:
+    p = 1/3; the 95% null quantile ("higher") is 1.5."""
+    from pgbench.gradstudy.batches import mean_difference_test
+
+    d = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    r = mean_difference_test(d, np.array([[1, 1, 1], [3, 0, 0]]), 0.95)
+    assert r.norm == 2.0 and r.pvalue == pytest.approx(1 / 3, rel=1e-15)
+    assert r.sq_unbiased == pytest.approx(4 - 1 / 3, rel=1e-14)
+    assert r.null_high == pytest.approx(np.sqrt(1.5), rel=1e-14)
+
+
+def test_reference_warms_the_running_mean_with_the_trainers_default_weight():
+    """Returns 1, 2, 3, 4 in batches of 2 (means 1.5, 3.5): the running mean starts at 1.5 and
+    becomes 0.95 * 1.5 + 0.05 * 3.5 = 1.6 with the trainer's weight 0.05."""
+    from pgbench.gradstudy.batches import Reference
+    from pgbench.gradstudy.terms import EpisodeTerms
+
+    ret = np.array([1.0, 2.0, 3.0, 4.0])
+    terms = EpisodeTerms(score=np.ones((4, 1)), rtg_grad=np.ones((4, 1)), ret=ret, rtg_mean=ret)
+    ref = Reference.from_terms(terms, 2, "vanilla", ks=(2,))
+    assert ref.constants["ema_weight"] == 0.05
+    assert ref.constants["ema_start"][2]["ema_baseline"] == pytest.approx(1.6, rel=1e-14)
