@@ -61,7 +61,7 @@ _TRAIN_MATHS_TESTS = ("tests/test_planted_bugs.py", _GAPS,
                       "tests/test_train.py::test_update_passes_give_each_seed_its_own_block_widths",
                       "tests/test_stopping_rules.py")
 _CLAIMS_TESTS = ("tests/test_claims.py", "tests/test_claim_verdicts.py", "tests/test_claims_parse.py")
-_EXACT_TESTS = ("tests/test_exactgrad.py",)
+_EXACT_TESTS = ("tests/test_exactgrad.py", _GAPS)
 _ALGO_TESTS = ("tests/test_algorithms_maths.py", _GAPS)
 TARGETS: dict[str, Target] = {
     "estimators": Target("pgbench/rl/estimators.py",

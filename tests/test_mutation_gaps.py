@@ -297,3 +297,24 @@ def test_reference_warms_the_running_mean_with_the_trainers_default_weight():
     ref = Reference.from_terms(terms, 2, "vanilla", ks=(2,))
     assert ref.constants["ema_weight"] == 0.05
     assert ref.constants["ema_start"][2]["ema_baseline"] == pytest.approx(1.6, rel=1e-14)
+
+
+# -- gradstudy/exactstudy.py ------------------------------------------------------------------
+def test_exact_values_use_the_given_fixed_baselines():
+    """A constant baseline of 0 is no baseline: with ``constants`` setting both fixed baselines
+    to 0, their exact laws equal vanilla REINFORCE's (mean and covariance), at K = 1 and 2, on
+    the first tiny MDP; with the exact constants they differ."""
+    from pgbench.gradstudy import exactstudy as xs
+    from pgbench.gradstudy import tinymdp
+
+    mdp = tinymdp.get_mdp(next(iter(tinymdp.TINY_MDPS)))
+    params = mdp.policy_params(0)
+    names = ["vanilla", "fixed_baseline", "fixed_optimal_baseline"]
+    _, zero = xs.exact_values(mdp, params, (1, 2), names,
+                              constants={"fixed_baseline": 0.0, "fixed_optimal_baseline": 0.0})
+    _, exact = xs.exact_values(mdp, params, (1, 2), names)
+    for k in (1, 2):
+        for name in names[1:]:
+            np.testing.assert_allclose(zero[name, k][0], zero["vanilla", k][0], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(zero[name, k][1], zero["vanilla", k][1], rtol=1e-12, atol=1e-12)
+        assert not np.allclose(exact["fixed_baseline", k][1], exact["vanilla", k][1])
