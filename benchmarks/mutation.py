@@ -120,7 +120,8 @@ TARGETS: dict[str, Target] = {
                           ("x_exact_forms__mutmut_*", "x_exact_moments__mutmut_*",
                            "x_exact_values__mutmut_*"),
                           note="exact_forms, exact_moments, exact_values"),
-    "gradient-statistics": Target("pgbench/claims/gradient_statistics.py", ("tests/test_gradstudy.py",)),
+    "gradient-statistics": Target("pgbench/claims/gradient_statistics.py",
+                                  ("tests/test_gradstudy.py", _GAPS)),
 }
 
 #: mutmut exit codes -> status (mutmut/stats.py); "killed" and "timeout" count as caught.

@@ -318,3 +318,28 @@ def test_exact_values_use_the_given_fixed_baselines():
             np.testing.assert_allclose(zero[name, k][0], zero["vanilla", k][0], rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(zero[name, k][1], zero["vanilla", k][1], rtol=1e-12, atol=1e-12)
         assert not np.allclose(exact["fixed_baseline", k][1], exact["vanilla", k][1])
+
+
+# -- claims/gradient_statistics.py ------------------------------------------------------------
+def test_gradient_statistics_helpers_by_hand():
+    """Per-batch-size text inverts only when asked (0 stays 0); a row without ``n_batches``
+    counts 0 batches; no row at the claim's batch size is 'not run' naming that size; the exact
+    and sampled rows of a claim are told apart by the ``env`` column when there is one."""
+    import pandas as pd
+
+    from pgbench.claims import gradient_statistics as gs
+    from pgbench.claims.registry import NotRun, fmt
+
+    rows = pd.DataFrame({"episodes_per_batch": [4, 2, 8], "ratio": [2.0, 4.0, 0.0]})
+    assert gs._by_batch_size(rows, "ratio", False) == f"K=2: {fmt(4.0)}, K=4: {fmt(2.0)}, K=8: {fmt(0.0)}"
+    assert gs._by_batch_size(rows, "ratio", True) == f"K=2: {fmt(0.25)}, K=4: {fmt(0.5)}, K=8: {fmt(0.0)}"
+    assert gs._n_batches(pd.Series({"x": 1.0})) == 0
+    assert gs._n_batches(pd.Series({"n_batches": 7.0})) == 7
+    from types import SimpleNamespace
+
+    with pytest.raises(NotRun, match="no rows with episodes_per_batch=16"):
+        gs._found(SimpleNamespace(params={"episodes_per_batch": 16}), [])
+    table = pd.DataFrame({"claim_id": ["c", "c"], "env": ["TwoStateChain", "CartPole-v1"],
+                          "setting": ["default", "default"], "verdict": ["reproduced"] * 2})
+    assert gs.agreement(table, ["TwoStateChain"]) == [
+        {"claim_id": "c", "exact": {"reproduced": 1}, "sampled": {"reproduced": 1}, "agree": True}]
