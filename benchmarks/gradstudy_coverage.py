@@ -13,7 +13,6 @@ study). Results: docs/contracts.md, "Gradient study".
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import numpy as np
@@ -21,11 +20,6 @@ import numpy as np
 import pgbench  # noqa: F401  (first: pins the CPU dispatch)
 from pgbench.gradstudy import exactstudy as xs
 from pgbench.gradstudy import study, tinymdp
-from pgbench.gradstudy import terms as gterms
-
-KINDS = (("projection", "rows", "exact_projection"),
-         ("total_variance", "rows", "exact_total_variance"),
-         ("variance_ratio", "pairs", "exact_variance_ratio"))
 
 
 def main(first: int, n: int, batches: int = 64, ks: tuple[int, ...] = (1, 4),
@@ -36,20 +30,12 @@ def main(first: int, n: int, batches: int = 64, ks: tuple[int, ...] = (1, 4),
                                    n_resamples=n_resamples, confidence=0.95)
     grad_j, forms, p = xs.exact_forms(mdp, params)
     exact = xs.exact_moments(forms, p, settings.episodes, settings.estimators)
-    covered = {kind: [] for kind, _, _ in KINDS}
-    misses = {kind: {"below": 0, "above": 0} for kind, _, _ in KINDS}
+    covered = {kind: [] for kind, _, _ in xs.COVERAGE_KINDS}
+    misses = {kind: {"below": 0, "above": 0} for kind in covered}
     for seed in range(first, first + n):
-        rows, _, pair_rows, info = xs.sampled_study(mdp, params, settings, seed)
-        given = xs.exact_moments(
-            {name: dataclasses.replace(forms[name], b_mean=info["fixed_constants"][name])
-             for name in gterms.FIXED}, p, settings.episodes, gterms.FIXED)
-        xs.add_exact_columns(rows, pair_rows, grad_j, {**exact, **given})
-        tables = {"rows": rows, "pairs": pair_rows}
-        for kind, table, column in KINDS:
-            for r in tables[table]:
-                lo, hi, x = r[f"{kind}_ci_low"], r[f"{kind}_ci_high"], r[column]
-                if not np.isfinite(x) or hi <= lo:  # K=1 twins: a ratio of 1 exactly
-                    continue
+        cells = xs.coverage_cells(mdp, params, settings, seed, forms, p, grad_j, exact)
+        for kind, found in cells.items():
+            for lo, x, hi in found:
                 covered[kind].append(lo <= x <= hi)
                 if not lo <= x <= hi:
                     misses[kind]["below" if x < lo else "above"] += 1

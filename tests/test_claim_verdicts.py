@@ -161,13 +161,7 @@ def _qlearning(ppo_times, dqn_times):
 
 def _validate_dqn(a_returns, b_returns):
     """validate_dqn runs of dqn and sb3_dqn, the same value as final and mean return."""
-    rows = []
-    for variant, values in (("dqn", a_returns), ("sb3_dqn", b_returns)):
-        arm = run_rows(variant, [1e5] * len(values), suite="validate_dqn", final_return=values)
-        for row, value in zip(arm, values):
-            row["mean_return"] = float(value)
-        rows += arm
-    return rows
+    return _validate("dqn", a_returns, b_returns)
 
 
 # validate-dqn: 95.0..95.9 against 100.0..100.9 puts every resample's ratio - 1 in

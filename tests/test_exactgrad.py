@@ -23,7 +23,6 @@ baseline 25/32; the leave-one-out time baseline 3/4. The running mean (weight w)
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import numpy as np
@@ -185,18 +184,9 @@ def test_sampled_study_intervals_cover_the_exact_values_at_their_nominal_rate():
     exact = xs.exact_moments(forms, p, settings.episodes, settings.estimators)
     shares = {"projection": [], "total_variance": [], "variance_ratio": []}
     for seed in range(1000, 1060):
-        rows, _, pair_rows, info = xs.sampled_study(mdp, params, settings, seed)
-        given = xs.exact_moments(
-            {name: dataclasses.replace(forms[name], b_mean=info["fixed_constants"][name])
-             for name in gterms.FIXED}, p, settings.episodes, gterms.FIXED)
-        xs.add_exact_columns(rows, pair_rows, grad_j, {**exact, **given})
-        for kind, table, exact_col in (("projection", rows, "exact_projection"),
-                                       ("total_variance", rows, "exact_total_variance"),
-                                       ("variance_ratio", pair_rows, "exact_variance_ratio")):
-            cells = [r for r in table if np.isfinite(r[exact_col])
-                     and r[f"{kind}_ci_high"] > r[f"{kind}_ci_low"]]  # K=1 twins give ratio 1 exactly
-            covered = [r[f"{kind}_ci_low"] <= r[exact_col] <= r[f"{kind}_ci_high"] for r in cells]
-            shares[kind].append(np.mean(covered))
+        cells = xs.coverage_cells(mdp, params, settings, seed, forms, p, grad_j, exact)
+        for kind, found in cells.items():
+            shares[kind].append(np.mean([lo <= x <= hi for lo, x, hi in found]))
     target = {"projection": 0.964, "total_variance": 0.894, "variance_ratio": 0.908}
     for kind, a in shares.items():
         a = np.array(a)

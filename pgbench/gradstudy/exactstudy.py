@@ -20,6 +20,7 @@ initialisation from ``--seed``.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -121,6 +122,31 @@ def sampled_study(mdp, params, settings: StudySettings, seed: int):
             "reference_episodes": int(settings.reference_batches * k_max),
             "fixed_constants": {name: float(reference.constants[name]) for name in FIXED}}
     return rows, layer_rows, pair_rows, info
+
+
+#: The sampled study's intervals that have exact values: (kind, table, exact column).
+COVERAGE_KINDS = (("projection", "rows", "exact_projection"),
+                  ("total_variance", "rows", "exact_total_variance"),
+                  ("variance_ratio", "pairs", "exact_variance_ratio"))
+
+
+def coverage_cells(mdp, params, settings: StudySettings, seed: int, forms, p, grad_j,
+                   exact) -> dict[str, list[tuple[float, float, float]]]:
+    """One replication of the sampled study against the exact values (from :func:`exact_forms`
+    and :func:`exact_moments`): kind -> ``(low, exact value, high)`` of each of its intervals.
+
+    The fixed_* estimators are compared with their exact moments *given* the constants this
+    replication's reference pool estimated; intervals of zero width (a K=1 pair of twins, ratio
+    1 exactly) and rows without an exact value are left out.
+    """
+    rows, _, pair_rows, info = sampled_study(mdp, params, settings, seed)
+    given = exact_moments({name: dataclasses.replace(forms[name], b_mean=info["fixed_constants"][name])
+                           for name in FIXED}, p, settings.episodes, FIXED)
+    add_exact_columns(rows, pair_rows, grad_j, {**exact, **given})
+    tables = {"rows": rows, "pairs": pair_rows}
+    return {kind: [(r[f"{kind}_ci_low"], r[column], r[f"{kind}_ci_high"]) for r in tables[table]
+                   if np.isfinite(r[column]) and r[f"{kind}_ci_high"] > r[f"{kind}_ci_low"]]
+            for kind, table, column in COVERAGE_KINDS}
 
 
 def exact_study(mdp, params, settings: StudySettings, seed: int):

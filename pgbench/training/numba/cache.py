@@ -16,6 +16,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from pgbench.core.io import write_text_atomic
+
 _PACKAGE = Path(__file__).resolve().parent
 
 #: The files whose code the compiled loop holds.
@@ -60,10 +62,7 @@ def clear_if_stale(directories=None, sources=SOURCES) -> int:
                     if ours and path.name.split(".")[0] in names:
                         path.unlink(missing_ok=True)
                         deleted += 1
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            tmp = stamp.with_name(f"{STAMP}.{os.getpid()}.tmp")
-            tmp.write_text(digest + "\n")
-            os.replace(tmp, stamp)
+            write_text_atomic(stamp, digest + "\n")  # (creates the directory)
         except OSError:
             continue
     return deleted
