@@ -84,12 +84,23 @@ def test_dry_run_plans_the_default_suites(tmp_path):
     assert counts == {"train": "7", "aggregate": "1", "report": "1"}, res.stdout[-3000:]
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "ci.yaml", "full.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "ci.yaml", "full.yaml", "algos.yaml"])
 def test_every_config_file_plans(tmp_path, name):
     """Each shipped config passes the workflow's checks (schema, then every arm's TrainConfig)."""
     res = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(tmp_path), "--configfile",
                           str(ROOT / "config" / name)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_algos_config_is_the_full_configs_algos_suite():
+    """config/algos.yaml runs the algos suite of config/full.yaml on its own: the two must not
+    drift apart, or its report would check the claims at other settings than the full study."""
+    import yaml
+
+    def suites(name):
+        return yaml.safe_load((ROOT / "config" / name).read_text())["suites"]
+
+    assert suites("algos.yaml") == {"algos": suites("full.yaml")["algos"]}
 
 
 def job_spec(*arms, env="CartPole-v1"):
