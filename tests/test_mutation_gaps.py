@@ -343,3 +343,36 @@ def test_gradient_statistics_helpers_by_hand():
                           "setting": ["default", "default"], "verdict": ["reproduced"] * 2})
     assert gs.agreement(table, ["TwoStateChain"]) == [
         {"claim_id": "c", "exact": {"reproduced": 1}, "sampled": {"reproduced": 1}, "agree": True}]
+
+
+def test_percentile_interval_along_an_axis_ignores_nan_per_column():
+    """Columns 0..10 and 10..0 with a NaN (an empty resample) in the second: at confidence 0.8
+    the tails hold 0.1 each. Column 0, eleven values: the ``lower`` 0.1 quantile is the value
+    at position 0.1 * 10 = 1, i.e. 1, the ``higher`` 0.9 quantile the one at 9, i.e. 9.
+    Column 1 keeps ten values (0..9 after sorting, its 10 replaced by NaN): positions 0.9 and
+    8.1 give ``lower`` 0 and ``higher`` 9."""
+    from pgbench.stats.bootstrap import percentile_interval
+
+    values = np.stack([np.arange(11.0), np.arange(10.0, -1.0, -1.0)], axis=1)
+    values[0, 1] = np.nan
+    low, high = percentile_interval(values, 0.8, axis=0)
+    np.testing.assert_array_equal(low, [1.0, 0.0])
+    np.testing.assert_array_equal(high, [9.0, 9.0])
+
+
+def test_bootstrap_refuses_an_empty_sample_by_name():
+    from pgbench.stats.bootstrap import bootstrap_ci
+
+    with pytest.raises(ValueError, match="every sample needs at least one observation"):
+        bootstrap_ci(np.mean, np.array([]), rng=np.random.default_rng(0))
+
+
+def test_difference_of_means_ci_defaults_to_2000_resamples():
+    """The default the report's intervals rely on: the same draws as an explicit 2000."""
+    from pgbench.stats.bootstrap import difference_of_means_ci
+
+    x, y = [3.0, 5.0, 8.0, 1.0], [2.0, 2.5, 4.0]
+    default = difference_of_means_ci(x, y, rng=np.random.default_rng(7))
+    explicit = difference_of_means_ci(x, y, rng=np.random.default_rng(7), n_resamples=2000)
+    assert default == explicit
+    assert default.estimate == pytest.approx(4.25 - 8.5 / 3)

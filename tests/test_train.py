@@ -32,10 +32,13 @@ def test_same_seed_gives_bit_identical_episodes(tmp_path):
     assert (a / "episodes.parquet").read_bytes() != (c / "episodes.parquet").read_bytes()
 
 
-@pytest.mark.parametrize("variant", ["vanilla", "rtg_baseline", "rtg_value"])
-def test_seed_in_a_group_matches_seed_alone(tmp_path, variant):
-    group = train(tmp_path, "g", variant, seeds=(3, 0, 5), dropout=0.5, episodes_per_update=2)
-    alone = train(tmp_path, "s", variant, seeds=(0,), dropout=0.5, episodes_per_update=2)[0]
+@pytest.mark.parametrize("variant, extra", [("vanilla", {}), ("rtg_baseline", {}), ("rtg_value", {}),
+                                            ("rtg_baseline", {"baseline": "optimal"})])
+def test_seed_in_a_group_matches_seed_alone(tmp_path, variant, extra):
+    """Also with the optimal baseline, whose per-episode scores see the group's time axis (the
+    longest episode of any seed), which a seed alone does not."""
+    group = train(tmp_path, "g", variant, seeds=(3, 0, 5), dropout=0.5, episodes_per_update=2, **extra)
+    alone = train(tmp_path, "s", variant, seeds=(0,), dropout=0.5, episodes_per_update=2, **extra)[0]
     assert (group[1] / "episodes.parquet").read_bytes() == (alone / "episodes.parquet").read_bytes()
     ga = pd.read_parquet(group[1] / "updates.parquet").drop(columns="wall_s")
     sa = pd.read_parquet(alone / "updates.parquet").drop(columns="wall_s")

@@ -178,9 +178,9 @@ class GroupTrainer:
         if any(self.cfgs[g].baseline == "optimal" for g in gs):
             from pgbench.rl.gradients import per_episode_grads
 
-            full = pad_time(batch, arrays.mask.shape[-1], tensors=True)
-            grads = per_episode_grads(self.opt.views(self.opt.flat[rows_of]), spec, full,
-                                      torch.from_numpy(full.mask).float())
+            # The batch's own time axis: the scores need no padding (zero weights add nothing).
+            grads = per_episode_grads(self.opt.views(self.opt.flat[rows_of]), spec, batch,
+                                      torch.from_numpy(batch.mask).float())
             score_sqnorm = grads.pow(2).sum(-1).double().numpy()
         adv, target = self._advantages(arrays, gs, values, final_values, score_sqnorm)
         adv_rows = [torch.from_numpy(p.take(adv)).float() for p in passes]

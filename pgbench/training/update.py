@@ -183,32 +183,24 @@ def update_passes(mask: np.ndarray, block_rows: int = UPDATE_BLOCK_ROWS) -> list
     return passes
 
 
-def pad_time(batch: Batch, T: int, tensors: bool = False) -> Batch:
+def pad_time(batch: Batch, T: int) -> Batch:
     """The batch with the time axis of its NumPy arrays padded (masked, zero reward) to ``T``.
 
     NumPy's reductions over time (an episode's return, whitening) group their sums by the
     axis's length; padding to a length no other seed sets keeps each seed's numbers the same
-    alone and in a group. The torch tensors are padded too only with ``tensors`` (the update
-    gathers its rows from them and needs no padding).
+    alone and in a group. The torch tensors are not padded: the update gathers its rows from
+    them, and the scores of the optimal baseline weight steps past an episode's end by zero.
     """
     extra = T - batch.mask.shape[-1]
     if extra <= 0:
         return batch
+
     def pad_np(x):  # (S, E, T) -> (S, E, T + extra), zeros after
         out = np.zeros((*x.shape[:2], T), dtype=x.dtype)
         out[:, :, :x.shape[2]] = x
         return out
 
-    padded = replace(batch, rewards=pad_np(batch.rewards), mask=pad_np(batch.mask))
-    if not tensors:
-        return padded
-
-    def pad(x):  # (S, E, T, ...) -> (S, E, T + extra, ...)
-        return torch.cat([x, x.new_zeros(*x.shape[:2], extra, *x.shape[3:])], dim=2)
-
-    return replace(padded, obs=pad(batch.obs), actions=pad(batch.actions),
-                   dropout_masks=None if batch.dropout_masks is None else
-                   [pad(m) for m in batch.dropout_masks])
+    return replace(batch, rewards=pad_np(batch.rewards), mask=pad_np(batch.mask))
 
 
 def _pass_params(opt: StackedAdam, p: UpdatePass, grad: bool = False):
