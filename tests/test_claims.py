@@ -261,6 +261,9 @@ def test_the_good_claims_file_of_these_tests_loads(tmp_path):
     ({"compare": "{a: vanilla}"}, r"claim 'x-claim': field 'compare' has roles a but statistic 'km_median_ratio' compares a, b"),
     ({"params": "{rule: fastest}"}, r"claim 'x-claim': field 'params.rule' is 'fastest'; accepted: running_reward, last100"),
     ({"params": "{speed: 3}"}, r"claim 'x-claim': field 'params.speed' is not a parameter"),
+    ({"statistic": "km_median_fold", "compare": "{a: vanilla}",
+      "params": "{quoted_steps: 1, quoted_episodes: 1, measure: gradient_steps}"},
+     r"claim 'x-claim': field 'params.measure' is 'gradient_steps'; accepted: steps, episodes"),
     ({"source": "slides.pdf"}, r"claim 'x-claim': field 'source'"),
     ({"id": "Bad Id"}, r"field 'id'"),
 ])

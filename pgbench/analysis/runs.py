@@ -191,6 +191,16 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
                                          float(solved100["episode"]) + 1, False)
     else:  # censoring time is the run's length, as for the running-reward rule
         steps100, eps100, censored100 = float(total_steps), float(total_episodes), True
+    # optimiser steps on the acting network: the total, and taken before each rule fired
+    # (censored at the total, as env steps are); NaN for a trainer that does not count them
+    grad_total = totals.get("gradient_steps")
+    grad_total = math.nan if grad_total is None else float(grad_total)
+
+    def grad_steps_at(point):
+        if not point:
+            return grad_total
+        return float(point["gradient_steps"]) if "gradient_steps" in point else math.nan
+
     episodes_path = run_dir / "episodes.parquet"
     return {
         "suite": str(meta.get("suite") or ADHOC_SUITE),
@@ -216,6 +226,9 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         "steps_to_threshold_last100": steps100,
         "episodes_to_threshold_last100": eps100,
         "censored_last100": censored100,
+        "gradient_steps": grad_total,
+        "gradient_steps_to_threshold": grad_steps_at(solved),
+        "gradient_steps_to_threshold_last100": grad_steps_at(solved100),
         # the trainer already records each run's share of its job's time (job time / seeds)
         "wall_s": float(provenance.get("elapsed_s", math.nan)),
         "cpu_s": float(provenance.get("cpu_s", math.nan)),

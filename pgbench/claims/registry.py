@@ -21,6 +21,10 @@ RULES = {
     "last100": ("steps_to_threshold_last100", "episodes_to_threshold_last100", "censored_last100"),
 }
 
+#: With ``measure: gradient_steps``: the runs table's column of each rule (censored as above).
+GRADIENT_STEPS_COLUMNS = {"running_reward": "gradient_steps_to_threshold",
+                          "last100": "gradient_steps_to_threshold_last100"}
+
 RULE_WORDS = {"running_reward": "running reward ≥ threshold (the sources' rule)",
               "last100": "mean of the last 100 returns ≥ threshold"}
 
@@ -28,7 +32,7 @@ RULE_PARAM = {"rule": "running_reward"}
 
 PARAM_CHECKS = {
     "rule": (lambda v: v in RULES, ", ".join(RULES)),
-    "measure": (lambda v: v in ("steps", "episodes"), "steps, episodes"),
+    "measure": (lambda v: v in ("steps", "episodes", "gradient_steps"), "steps, episodes, gradient_steps"),
     "quoted_steps": (lambda v: isinstance(v, (int, float)) and v > 0, "a positive number"),
     "quoted_episodes": (lambda v: isinstance(v, (int, float)) and v > 0, "a positive number"),
     "column": (lambda v: v in ("final_return", "mean_return"), "final_return, mean_return"),

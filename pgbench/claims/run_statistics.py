@@ -25,6 +25,7 @@ import pandas as pd
 
 from pgbench.claims.registry import (
     REQUIRED,
+    GRADIENT_STEPS_COLUMNS,
     RULE_PARAM,
     RULE_WORDS,
     RULES,
@@ -50,6 +51,20 @@ def _fmt_median(m: survival.MedianTime) -> str:
 # --------------------------------------------------------------------------- statistics
 def _rule_columns(ctx: ClaimContext) -> tuple[str, str, str]:
     return RULES[ctx.params.get("rule", "running_reward")]
+
+
+def _time_columns(ctx: ClaimContext) -> tuple[str, str]:
+    """(time, censored) columns of the claim's rule and measure: env steps, episodes, or the
+    acting network's gradient steps (censored at the run's total, like the others)."""
+    steps_col, episodes_col, censored_col = _rule_columns(ctx)
+    measure = ctx.params["measure"]
+    if measure == "gradient_steps":
+        return GRADIENT_STEPS_COLUMNS[ctx.params.get("rule", "running_reward")], censored_col
+    return (steps_col if measure == "steps" else episodes_col), censored_col
+
+
+def _words(measure: str) -> str:
+    return measure.replace("_", " ")
 
 
 def _times(runs: pd.DataFrame, time_col: str, censored_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -117,14 +132,13 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
     CI: bootstrap over each arm's (time, censored) pairs, see ``survival.median_ratio_ci``; an
     undefined resample median (more than half censored) only widens the interval.
     """
-    steps_col, episodes_col, censored_col = _rule_columns(ctx)
-    time_col = steps_col if ctx.params["measure"] == "steps" else episodes_col
+    time_col, censored_col = _time_columns(ctx)
     a, b = ctx.arms["a"], ctx.arms["b"]
     ratio = survival.median_ratio_ci(*_times(a, time_col, censored_col), *_times(b, time_col, censored_col),
                                   rng=ctx.rng, confidence=ctx.confidence, n_resamples=ctx.n_resamples)
     va, vb = ctx.claim.compare["a"], ctx.claim.compare["b"]
     quoted = ctx.params.get("quoted_ratio")
-    detail = (f"median {ctx.params['measure']} to solve: {va} {_fmt_median(ratio.median_a)}; "
+    detail = (f"median {_words(ctx.params['measure'])} to solve: {va} {_fmt_median(ratio.median_a)}; "
               f"{vb} {_fmt_median(ratio.median_b)}"
               + (f"; quoted ~{fmt(float(quoted))}x" if quoted else "")
               + f". Rule: {RULE_WORDS[ctx.params['rule']]}. Bootstrap resamples with an undefined "
@@ -133,7 +147,7 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
     return StatisticResult(
         estimate=ratio.estimate, ci_low=ratio.low, ci_high=ratio.high,
         n_seeds=min(len(a), len(b)),
-        statistic=f"ratio of KM median {ctx.params['measure']} to solve, {va} / {vb}",
+        statistic=f"ratio of KM median {_words(ctx.params['measure'])} to solve, {va} / {vb}",
         detail=detail)
 
 
@@ -201,8 +215,7 @@ def fold_interval(low: float, high: float, quoted: float) -> tuple[float, float]
                     params={"quoted_ratio": REQUIRED, "measure": "steps", **RULE_PARAM})
 def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
     """Fold difference of the ratio of KM median times to solve (a / b) from a quoted ratio."""
-    steps_col, episodes_col, censored_col = _rule_columns(ctx)
-    time_col = steps_col if ctx.params["measure"] == "steps" else episodes_col
+    time_col, censored_col = _time_columns(ctx)
     a, b = ctx.arms["a"], ctx.arms["b"]
     ratio = survival.median_ratio_ci(*_times(a, time_col, censored_col),
                                   *_times(b, time_col, censored_col), rng=ctx.rng,
@@ -210,7 +223,7 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
     q = float(ctx.params["quoted_ratio"])
     low, high = fold_interval(ratio.low, ratio.high, q)
     va, vb = ctx.claim.compare["a"], ctx.claim.compare["b"]
-    detail = (f"ratio of median {ctx.params['measure']} to solve {va} / {vb}: {fmt(ratio.estimate)} "
+    detail = (f"ratio of median {_words(ctx.params['measure'])} to solve {va} / {vb}: {fmt(ratio.estimate)} "
               f"[{fmt(ratio.low)}, {fmt(ratio.high)}] (bootstrap); quoted ~{fmt(q)}x. "
               f"{va} {_fmt_median(ratio.median_a)}; {vb} {_fmt_median(ratio.median_b)}. "
               f"Rule: {RULE_WORDS[ctx.params['rule']]}. Bootstrap resamples with an undefined "
@@ -219,7 +232,7 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
     return StatisticResult(
         estimate=fold(ratio.estimate, q) if math.isfinite(ratio.estimate) else math.inf,
         ci_low=low, ci_high=high, n_seeds=min(len(a), len(b)),
-        statistic=f"fold difference of the speed-up (KM median {ctx.params['measure']}, "
+        statistic=f"fold difference of the speed-up (KM median {_words(ctx.params['measure'])}, "
                   f"{va} / {vb}) from the quoted ~{fmt(q)}x",
         detail=detail)
 

@@ -31,6 +31,8 @@ RUNS_COLUMNS: dict[str, str] = {
     "steps_to_threshold": "float64", "episodes_to_threshold": "float64", "censored": "bool",
     "steps_to_threshold_last100": "float64", "episodes_to_threshold_last100": "float64",
     "censored_last100": "bool",
+    "gradient_steps": "float64", "gradient_steps_to_threshold": "float64",
+    "gradient_steps_to_threshold_last100": "float64",
     "wall_s": "float64", "cpu_s": "float64", "run_dir": "str", "episodes_sha256": "str",
     "packages": "str", "platform": "str",
 }

@@ -30,6 +30,9 @@ class SeedLog:
     env_steps: int = 0
     episodes: int = 0
     updates: int = 0
+    # optimiser steps on the acting network so far (the policy's, or DQN's Q-network's; critic-only
+    # steps do not count); None for a trainer that does not count them (the SB3 references)
+    gradient_steps: int | None = None
     running_reward: float = RUNNING_REWARD_START
     solved: dict | None = None
     solved_last100: dict | None = None
@@ -54,6 +57,8 @@ def record_episode(log: SeedLog, ret: float, length: int, terminated: bool, trun
                              truncated, log.running_reward))
     if threshold is not None:
         here = {"update": log.updates, "episode": log.episodes, "env_steps": log.env_steps}
+        if log.gradient_steps is not None:  # taken before this episode ended
+            here["gradient_steps"] = log.gradient_steps
         if log.solved is None and log.running_reward >= threshold:
             log.solved = here
         if (log.solved_last100 is None and log.episodes + 1 >= LAST100_WINDOW

@@ -49,7 +49,8 @@ def write_run(out_dir: Path, cfg: TrainConfig, log: SeedLog, meta: dict, prov: d
             "reward_threshold": check_env_id(cfg.env_id).reward_threshold,
             "solved": log.solved,
             "solved_last100": log.solved_last100,
-            "totals": {"env_steps": log.env_steps, "episodes": log.episodes, "updates": log.updates},
+            "totals": {"env_steps": log.env_steps, "episodes": log.episodes, "updates": log.updates,
+                       **({} if log.gradient_steps is None else {"gradient_steps": log.gradient_steps})},
             "provenance": {**prov, "elapsed_s": round(elapsed_s, 3), "cpu_s": round(cpu_s, 3)},
         })
         # judged again at the last moment: pgbench never deletes a file it did not write, even

@@ -92,7 +92,7 @@ class GroupTrainer:
                                    {"env": [s["env"] for s in streams],
                                     "noise": [s["noise"] for s in streams]},
                                    dropout=[c.dropout for c in self.cfgs])
-        self.logs = [SeedLog(seed=s) for s in self.seeds]
+        self.logs = [SeedLog(seed=s, gradient_steps=0) for s in self.seeds]
         self.active = np.arange(len(self.seeds))  # seeds still training: the optimisers' rows
         env_spec = check_env_id(cfg.env_id)
         self.threshold = env_spec.reward_threshold
@@ -231,6 +231,7 @@ class GroupTrainer:
             log.update_rows.append((log.updates, log.env_steps, n_episodes_k, loss_k, norm_k,
                                     entropy_k, value_loss_k, wall))
             log.updates += 1
+            log.gradient_steps += cfg.update_epochs  # the policy's steps (the critic's do not count)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_finished=None, progress=None) -> list[SeedLog]:

@@ -53,6 +53,6 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
         opt.step()
-        stop = run.recorder.end_update(pg.item(), norm.item(), ent.item(), vl.item())
+        stop = run.recorder.end_update(pg.item(), norm.item(), ent.item(), vl.item(), gradient_steps=1)
     run.runner.close()
     return run.recorder.log

@@ -35,9 +35,10 @@ __all__ = ["EpisodeRecorder"]
 class EpisodeRecorder:
     """One seed's episodes and updates, fed one vector step and one update at a time."""
 
-    def __init__(self, cfg: TrainConfig, num_envs: int, progress=None):
+    def __init__(self, cfg: TrainConfig, num_envs: int, progress=None,
+                 count_gradient_steps: bool = True):
         self.cfg = cfg
-        self.log = SeedLog(cfg.seed)
+        self.log = SeedLog(cfg.seed, gradient_steps=0 if count_gradient_steps else None)
         self.threshold = check_env_id(cfg.env_id).reward_threshold
         self.returns = np.zeros(num_envs)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
@@ -68,8 +69,12 @@ class EpisodeRecorder:
         self.log.env_steps = max(at, self.env_steps)
 
     def end_update(self, policy_loss=math.nan, grad_norm=math.nan, entropy=math.nan,
-                   value_loss=math.nan, env_steps: int | None = None) -> bool:
-        """Close the current update with its statistics; True when the run should stop."""
+                   value_loss=math.nan, env_steps: int | None = None,
+                   gradient_steps: int | None = None) -> bool:
+        """Close the current update with its statistics and the number of optimiser steps it
+        took on the acting network (None: not counted); True when the run should stop."""
+        if gradient_steps is not None and self.log.gradient_steps is not None:
+            self.log.gradient_steps += gradient_steps
         if env_steps is not None:
             self.env_steps = self.log.env_steps = env_steps
         log = self.log

@@ -89,8 +89,9 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
                 stats.append((pg.item(), norm.item(), ent.item(), vl.item()))
             if kl_stop:
                 break
+        steps_taken = len(stats)  # one optimiser step per minibatch (fewer if target_kl stopped)
         if not stats:
             stats = [(math.nan,) * 4]
-        stop = run.recorder.end_update(*np.mean(stats, axis=0))
+        stop = run.recorder.end_update(*np.mean(stats, axis=0), gradient_steps=steps_taken)
     run.runner.close()
     return run.recorder.log

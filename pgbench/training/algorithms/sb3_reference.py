@@ -132,7 +132,8 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
     if getattr(h, "normalize_obs", False) or getattr(h, "normalize_reward", False):
         env = VecNormalize(env, norm_obs=h.normalize_obs, norm_reward=h.normalize_reward,
                            gamma=cfg.gamma)
-    recorder = EpisodeRecorder(cfg, cfg.num_envs, progress)
+    # SB3's own update counters are not optimiser steps (PPO's counts epochs): not counted
+    recorder = EpisodeRecorder(cfg, cfg.num_envs, progress, count_gradient_steps=False)
     model = sb3_model(cfg, env)
     model.learn(total_timesteps=cfg.total_steps, callback=_Recorder(recorder, LOSS_KEYS[cfg.variant]),
                 log_interval=None)

@@ -128,6 +128,7 @@ def train(cfg: TrainConfig, progress=None) -> SeedLog:
         adv = standardize(batch.advantages) if cfg.normalize_advantages else batch.advantages
         objective, grad_norm, entropy = policy_step(run.net, batch, adv, h)
         value_loss = fit_critic(run.net, batch, h, critic_opt, run.shuffle_gen)
-        stop = run.recorder.end_update(-objective, grad_norm, entropy, value_loss)
+        # the policy's one line-searched natural-gradient step (the critic's steps do not count)
+        stop = run.recorder.end_update(-objective, grad_norm, entropy, value_loss, gradient_steps=1)
     run.runner.close()
     return run.recorder.log

@@ -116,7 +116,7 @@ class NumbaRun:
         self.lengths = np.zeros(n, dtype=np.int64)
         self.terminated = np.zeros(n, dtype=bool)
         self.truncated = np.zeros(n, dtype=bool)
-        self.log = SeedLog(seed=cfg.seed)
+        self.log = SeedLog(seed=cfg.seed, gradient_steps=0)
         self.logs = [self.log]
         self.returns = NUMBA_RETURNS.index(cfg.returns)
         self.baseline = NUMBA_BASELINES.index(cfg.baseline)
@@ -190,11 +190,12 @@ class NumbaRun:
         log.update_rows = rows
         log.env_steps, log.episodes = int(ilog[L.ENV_STEPS]), int(ilog[L.EPISODES])
         log.updates = int(ilog[L.UPDATES])
+        log.gradient_steps = log.updates  # one policy step per update (REINFORCE, one epoch)
         log.running_reward, log.ema_state = float(flog[L.RUNNING]), float(flog[L.EMA])
         for attr, at in (("solved", L.SOLVED), ("solved_last100", L.SOLVED_100)):
             if ilog[at + 1] >= 0:
                 setattr(log, attr, {"update": int(ilog[at]), "episode": int(ilog[at + 1]),
-                                    "env_steps": int(ilog[at + 2])})
+                                    "env_steps": int(ilog[at + 2]), "gradient_steps": int(ilog[at])})
         window = len(ring)
         last = [e_float[k, 0] for k in range(max(0, len(e_float) - window), len(e_float))]
         log.last_returns.clear()

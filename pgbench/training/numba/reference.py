@@ -54,6 +54,7 @@ class EpisodeRun(NumbaRun):
         log.update_rows.append((log.updates, log.env_steps, self.n, loss, norm, entropy,
                                 math.nan, time.perf_counter() - self.t0))
         log.updates += 1
+        log.gradient_steps += 1
 
     def run(self, progress=None):
         from pgbench.envs.registry import check_env_id
