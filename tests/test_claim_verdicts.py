@@ -159,6 +159,17 @@ def _qlearning(ppo_times, dqn_times):
     return rows
 
 
+def _qlearning_gradient_steps(ppo_steps, dqn_steps):
+    """Suite qlearning on both envs: ppo and dqn seeds solving after the given gradient steps
+    (the env steps of ``_qlearning``'s rows are left as they are)."""
+    rows = _qlearning(ppo_steps, dqn_steps)
+    for row in rows:
+        steps = (ppo_steps if row["variant"] == "ppo" else dqn_steps)[row["seed"]]
+        row["gradient_steps_to_threshold"] = row["gradient_steps_to_threshold_last100"] = float(steps)
+        row["gradient_steps"] = float(steps)
+    return rows
+
+
 def _validate_dqn(a_returns, b_returns):
     """validate_dqn runs of dqn and sb3_dqn, the same value as final and mean return."""
     return _validate("dqn", a_returns, b_returns)
@@ -172,6 +183,12 @@ CASES.update({
     # PPO solves at 100k..118k, DQN at 20k..29k: median ratio ~4.3, every resample above 1
     ("q-learning-samples", "main"): (
         _qlearning([100 * K + 2 * K * i for i in range(10)], [20 * K + K * i for i in range(10)]),
+        None, "reproduced"),
+    # PPO solves after 5.0k..5.9k gradient steps, DQN after 50k..59k: ratio DQN / PPO ~10, every
+    # resample above 1
+    ("q-learning-gradient-steps", "main"): (
+        _qlearning_gradient_steps([5 * K + K // 10 * i for i in range(10)],
+                                  [50 * K + K * i for i in range(10)]),
         None, "reproduced"),
     ("validate-dqn", "AUC"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),
     ("validate-dqn", "final return"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),

@@ -101,3 +101,39 @@ def test_run_statistics_helpers_keep_the_confidence_and_refuse_an_empty_arm():
                                 "b": pd.DataFrame({"x": [np.nan, np.inf]})})
     with pytest.raises(NotRun, match="no finite x in one of the arms"):
         _two_arm_values(ctx)
+
+
+_ALSO = "test, statistic, params, direction, threshold, tolerance, tolerance_name, compare, fixed, table"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"table": "curves"}, "claim 'slides-vanilla': field 'table' is 'curves'; accepted: runs, "
+                          "gradstudy, gradstudy_pairs, gradstudy_layers"),
+    ({"compare": {}}, "claim 'slides-vanilla': field 'compare' needs role 'a' (the runs a claim on "
+                      "the runs table is about); accepted: {a: VARIANT} or {a: VARIANT, b: VARIANT}"),
+    ({"fixed": ["dropout"]}, "claim 'slides-vanilla': field 'fixed' is ['dropout']; accepted: a "
+                             "mapping of setting to value, e.g. {dropout: 0.6}"),
+    ({"also": "single run"}, "claim 'slides-vanilla': field 'also' is 'single run'; accepted: a "
+                             "list of tests, each a mapping with " + _ALSO),
+    ({"also": [{"params": {}}]}, "claim 'slides-vanilla': field 'also' has entry {'params': {}}; "
+                                 "accepted: a mapping with a 'test' name and any of " + _ALSO),
+    ({"also": [{"test": "t2", "colour": 1}]}, "claim 'slides-vanilla': field 'also.colour' is not a "
+                                              "field of a test; accepted: " + _ALSO),
+    ({"also": [{"test": "typical", "params": {"quoted_steps": 1, "quoted_episodes": 1}}]}, "claim 'slides-vanilla': field 'also' repeats a test name "
+                                      "(typical, typical); accepted: distinct test names"),
+])
+def test_bad_tables_roles_fixed_settings_and_tests_are_refused_by_name(changes, message):
+    from pgbench.claims.model import parse_claim_tests
+
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        parse_claim_tests(_raw(**changes), 0)
+
+
+def test_a_claim_id_used_twice_is_refused_by_name(tmp_path):
+    from pgbench.claims.model import load_claims
+
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"claims": [_raw(), _raw()]}))
+    with pytest.raises(UserError, match="^" + re.escape(
+            "claim 'slides-vanilla': field 'id' is used by more than one claim; accepted: unique ids") + "$"):
+        load_claims(path)

@@ -142,3 +142,15 @@ def test_the_gradient_steps_claim_reads_gradient_steps_and_the_samples_claim_env
     # Acrobot-v1 has no runs here
     assert set(table.loc["q-learning-gradient-steps", "verdict"]) >= {"not run"}
     assert math.isfinite(grad["ci_low"]) and grad["ci_low"] <= 4.0 <= grad["ci_high"]
+
+
+def test_a_summary_without_gradient_steps_leaves_the_claim_not_run(tmp_path):
+    """A summary written before pgbench counted gradient steps has no such column."""
+    rows = (run_rows("dqn", [10e3] * 3, suite="qlearning")
+            + run_rows("ppo", [20e3] * 3, suite="qlearning"))
+    summary = write_summary(tmp_path / "summary", rows)
+    claims = [c for c in load_claims() if c.id == "q-learning-gradient-steps"]
+    table = evaluate_claims(claims, summary, n_resamples=500)
+    row = table[table["env"] == "CartPole-v1"].iloc[0]
+    assert row["verdict"] == "not run"
+    assert "no column gradient_steps_to_threshold_last100" in row["detail"]

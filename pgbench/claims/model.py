@@ -141,9 +141,9 @@ def parse_claim(raw: Any, index: int) -> Claim:
     names = sorted(STATISTICS)
     if statistic not in names:
         raise _bad(cid, "statistic", f"is {statistic!r}, which is not registered", ", ".join(names))
-    spec = STATISTICS.get(statistic)
+    spec = STATISTICS[statistic]
 
-    table = raw.get("table", spec.table if spec else "runs")
+    table = raw.get("table", spec.table)
     if table not in TABLES:
         raise _bad(cid, "table", f"is {table!r}", ", ".join(TABLES))
 
@@ -160,7 +160,7 @@ def parse_claim(raw: Any, index: int) -> Claim:
     if table == "runs" and "a" not in compare:
         raise _bad(cid, "compare", "needs role 'a' (the runs a claim on the runs table is about)",
                    "{a: VARIANT} or {a: VARIANT, b: VARIANT}")
-    roles_needed = spec.roles if spec is not None and table == "runs" else None
+    roles_needed = spec.roles if table == "runs" else None
     if roles_needed is not None and tuple(sorted(compare)) != roles_needed:
         raise _bad(cid, "compare", f"has roles {', '.join(sorted(compare))} but statistic "
                    f"{statistic!r} compares {', '.join(spec.roles)}", ", ".join(spec.roles))
@@ -173,7 +173,7 @@ def parse_claim(raw: Any, index: int) -> Claim:
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise _bad(cid, "params", f"is {params!r}", "a mapping of parameter to value")
-    if spec is not None and spec.params is not None:
+    if spec.params is not None:
         unknown = sorted(set(params) - set(spec.params))
         if unknown:
             raise _bad(cid, f"params.{unknown[0]}", f"is not a parameter of {statistic!r}",

@@ -69,6 +69,8 @@ def _words(measure: str) -> str:
 
 def _times(runs: pd.DataFrame, time_col: str, censored_col: str) -> tuple[np.ndarray, np.ndarray]:
     """(times, censored) of the runs with a known time; NotRun when there are none."""
+    if time_col not in runs.columns:  # a summary from before pgbench counted gradient steps
+        raise NotRun(f"the runs table has no column {time_col}")
     times = runs[time_col].to_numpy(float)
     censored = runs[censored_col].to_numpy(bool)
     known = np.isfinite(times)
