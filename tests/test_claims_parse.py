@@ -107,20 +107,21 @@ _ALSO = "test, statistic, params, direction, threshold, tolerance, tolerance_nam
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"table": "curves"}, "claim 'slides-vanilla': field 'table' is 'curves'; accepted: runs, "
-                          "gradstudy, gradstudy_pairs, gradstudy_layers"),
-    ({"compare": {}}, "claim 'slides-vanilla': field 'compare' needs role 'a' (the runs a claim on "
-                      "the runs table is about); accepted: {a: VARIANT} or {a: VARIANT, b: VARIANT}"),
-    ({"fixed": ["dropout"]}, "claim 'slides-vanilla': field 'fixed' is ['dropout']; accepted: a "
-                             "mapping of setting to value, e.g. {dropout: 0.6}"),
-    ({"also": "single run"}, "claim 'slides-vanilla': field 'also' is 'single run'; accepted: a "
-                             "list of tests, each a mapping with " + _ALSO),
-    ({"also": [{"params": {}}]}, "claim 'slides-vanilla': field 'also' has entry {'params': {}}; "
-                                 "accepted: a mapping with a 'test' name and any of " + _ALSO),
-    ({"also": [{"test": "t2", "colour": 1}]}, "claim 'slides-vanilla': field 'also.colour' is not a "
-                                              "field of a test; accepted: " + _ALSO),
-    ({"also": [{"test": "typical", "params": {"quoted_steps": 1, "quoted_episodes": 1}}]}, "claim 'slides-vanilla': field 'also' repeats a test name "
-                                      "(typical, typical); accepted: distinct test names"),
+    ({"table": "curves"}, ("claim 'slides-vanilla': field 'table' is 'curves'; accepted: runs, "
+                          "gradstudy, gradstudy_pairs, gradstudy_layers")),
+    ({"compare": {}}, ("claim 'slides-vanilla': field 'compare' needs role 'a' (the runs a claim on "
+                      "the runs table is about); accepted: {a: VARIANT} or {a: VARIANT, b: VARIANT}")),
+    ({"fixed": ["dropout"]}, ("claim 'slides-vanilla': field 'fixed' is ['dropout']; accepted: a "
+                             "mapping of setting to value, e.g. {dropout: 0.6}")),
+    ({"also": "single run"}, ("claim 'slides-vanilla': field 'also' is 'single run'; accepted: a "
+                              "list of tests, each a mapping with " + _ALSO)),
+    ({"also": [{"params": {}}]}, ("claim 'slides-vanilla': field 'also' has entry {'params': {}}; "
+                                  "accepted: a mapping with a 'test' name and any of " + _ALSO)),
+    ({"also": [{"test": "t2", "colour": 1}]}, ("claim 'slides-vanilla': field 'also.colour' is not a "
+                                               "field of a test; accepted: " + _ALSO)),
+    ({"also": [{"test": "typical", "params": {"quoted_steps": 1, "quoted_episodes": 1}}]},
+     ("claim 'slides-vanilla': field 'also' repeats a test name (typical, typical); accepted: "
+      "distinct test names")),
 ])
 def test_bad_tables_roles_fixed_settings_and_tests_are_refused_by_name(changes, message):
     from pgbench.claims.model import parse_claim_tests

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from pgbench.claims.registry import (
-    REQUIRED,
     GRADIENT_STEPS_COLUMNS,
+    REQUIRED,
     RULE_PARAM,
     RULE_WORDS,
     RULES,
