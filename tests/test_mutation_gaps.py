@@ -376,3 +376,37 @@ def test_difference_of_means_ci_defaults_to_2000_resamples():
     explicit = difference_of_means_ci(x, y, rng=np.random.default_rng(7), n_resamples=2000)
     assert default == explicit
     assert default.estimate == pytest.approx(4.25 - 8.5 / 3)
+
+
+# -- check-gate (issue 22's untried sample) -------------------------------------------------------
+def test_compare_group_reports_the_difference_and_reads_a_drop_at_the_margin_as_not_beyond_it():
+    """ref 8, 12 (x3): mean 10, margin 0.1 x 10 = 1; cur 7, 11 (x3): mean 9, so the difference is
+    exactly -1 = -margin. With sd 2 on each side the interval straddles -1: inconclusive, and a
+    drop exactly at the margin is not "beyond the margin"."""
+    from pgbench.check import gate
+
+    result = gate.compare_group([8.0, 12.0] * 3, [7.0, 11.0] * 3, np.random.default_rng(0))
+    assert (result.ref_stat, result.cur_stat, result.diff, result.margin) == (10.0, 9.0, -1.0, 1.0)
+    assert result.verdict == "inconclusive"
+    assert result.ci_low < -1.0 < result.ci_high
+    assert result.note == "interval contains the margin; add seeds"
+
+
+def test_compare_group_note_when_neither_the_margin_nor_the_designed_drop_is_established():
+    """ref 0, 20 (x3): mean 10, margin 1, and a designed drop of 30% = 3; cur 0, 18 (x3): mean 9,
+    a difference of exactly -1. Resamples of 0s and 20s spread the interval far past -3 below
+    and past -1 above, so neither drop is established; the note names both sizes."""
+    from pgbench.check import gate
+
+    result = gate.compare_group([0.0, 20.0] * 3, [0.0, 18.0] * 3, np.random.default_rng(0),
+                                detect=0.3)
+    assert result.verdict == "inconclusive" and result.diff == -1.0
+    assert result.ci_low < -3.0 and result.ci_high > -1.0
+    assert result.note == "neither a drop beyond 10% nor one of 30% is established; add seeds"
+
+
+def test_compare_group_refuses_an_empty_side_by_name():
+    from pgbench.check import gate
+
+    with pytest.raises(ValueError, match="^compare_group needs at least one seed on each side$"):
+        gate.compare_group([], [1.0], np.random.default_rng(0))
