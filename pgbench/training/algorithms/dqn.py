@@ -30,6 +30,10 @@ Matching SB3 (``stable_baselines3/dqn/dqn.py`` and ``common/off_policy_algorithm
 - Loss: SB3's ``smooth_l1_loss`` (Huber, delta 1, mean over the batch); gradients clipped to a
   global L2 norm of ``max_grad_norm`` (10); Adam with torch's defaults; ReLU MLP.
 
+``tests/test_algorithms_dqn_sb3.py`` runs both on the same random draws in lock-step (short
+runs): every action, stored transition, epsilon, target sync and recorded episode is the same,
+the weights agree to float32 rounding. Longer runs part only through that rounding (issue 19).
+
 Randomness: ``SeedSequence(seed).spawn(4)`` gives the network init (a torch generator), the env
 reset seeds, the acting draws (epsilon coin and random action) and the replay draws, each its own
 stream; float32, one thread (pgbench's pinned dispatch), so a seed gives the same bytes.
@@ -56,7 +60,7 @@ from pgbench.runs.log import SeedLog
 from pgbench.training.algorithms.episodes import EpisodeRecorder
 from pgbench.training.algorithms.replay import ReplayBuffer
 
-__all__ = ["train", "td_target", "epsilon_at", "td_loss", "gradient_steps_done"]
+__all__ = ["epsilon_at", "gradient_steps_done", "td_loss", "td_target", "train"]
 
 
 # -- the maths: pure functions -----------------------------------------------------------------
