@@ -410,3 +410,14 @@ def test_compare_group_refuses_an_empty_side_by_name():
 
     with pytest.raises(ValueError, match="^compare_group needs at least one seed on each side$"):
         gate.compare_group([], [1.0], np.random.default_rng(0))
+
+
+def test_batch_gradients_refuses_an_unknown_estimator_by_its_name():
+    from pgbench.gradstudy.batches import batch_gradients
+    from pgbench.gradstudy.terms import EpisodeTerms
+
+    terms = EpisodeTerms(score=np.ones((4, 2)), rtg_grad=np.ones((4, 2)), ret=np.arange(4.0),
+                         rtg_mean=np.arange(4.0))
+    with pytest.raises(KeyError) as err:
+        batch_gradients(terms, 2, ["vanilla", "no_such_estimator"])
+    assert err.value.args == ("no_such_estimator",)
