@@ -421,3 +421,30 @@ def test_batch_gradients_refuses_an_unknown_estimator_by_its_name():
     with pytest.raises(KeyError) as err:
         batch_gradients(terms, 2, ["vanilla", "no_such_estimator"])
     assert err.value.args == ("no_such_estimator",)
+
+
+@pytest.mark.parametrize("ema_weight", [0.0, 0.3])
+def test_exact_moments_with_a_baseline_independent_of_the_batch_by_enumeration(ema_weight):
+    """X = mean_i f(x_i) - b mean_i u(x_i) over K = 3 iid draws from 3 outcomes, b independent of
+    the draws with mean 2.5 and variance psi_var / K * w / (2 - w) (0 for a constant baseline).
+    E X and Cov X by enumerating all 27 triples, using only E b and E b^2 (X is linear in b):
+    Cov X = E[X X^T] - E X E X^T with E[X X^T] summing E over b of the outer product."""
+    from pgbench.gradstudy.exactgrad import Form, moments
+
+    rng = np.random.default_rng(22)
+    p = np.array([0.2, 0.5, 0.3])
+    f, u = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    form = Form(f, u=u, b_mean=2.5, psi_var=4.0, ema_weight=ema_weight)
+    k = 3
+    eb, eb2 = 2.5, 2.5 ** 2 + form.b_var(k)
+    assert form.b_var(k) == pytest.approx(4.0 / 3 * ema_weight / (2 - ema_weight))
+    first, second = np.zeros(2), np.zeros((2, 2))
+    for triple in np.ndindex(3, 3, 3):
+        w = np.prod(p[list(triple)])
+        mf, mu = f[list(triple)].mean(0), u[list(triple)].mean(0)
+        first += w * (mf - eb * mu)
+        second += w * (np.outer(mf, mf) - eb * (np.outer(mf, mu) + np.outer(mu, mf))
+                       + eb2 * np.outer(mu, mu))
+    mean, cov = moments(form, p, k)
+    np.testing.assert_allclose(mean, first, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cov, second - np.outer(first, first), rtol=1e-10, atol=1e-12)
