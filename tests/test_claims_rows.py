@@ -91,3 +91,19 @@ def test_resample_counts_from_100_up_are_accepted(tmp_path):
     with pytest.raises(UserError, match=re.escape("bad n_resamples 99; accepted: an integer >= 100")):
         evaluate_claims(_samples_claim(), summary, n_resamples=99)
     assert np.isfinite(evaluate_claims(_samples_claim(), summary, n_resamples=100)["ci_low"].iloc[0])
+
+
+def test_a_median_beyond_the_budget_asks_for_a_larger_budget_not_more_seeds(tmp_path):
+    """Every DQN run censored at 50k env steps (its median is only known to be > 50k), PPO solving
+    at 60k..69k: the ratio PPO / DQN is at most 69k / 50k, its estimate 0 only a bound. The row is
+    inconclusive and says a larger budget would settle it; it neither estimates the seeds needed
+    nor says the estimate points against the claim."""
+    rows = (run_rows("ppo", [60 * K + K * i for i in range(10)], suite="qlearning")
+            + run_rows("dqn", [50 * K] * 10, [True] * 10, suite="qlearning"))
+    table = evaluate_claims(_samples_claim(), write_summary(tmp_path / "s", rows), n_resamples=200)
+    row = table[table["env"] == "CartPole-v1"].iloc[0]
+    assert row["verdict"] == "inconclusive"
+    assert row["estimate"] == 0.0 and row["ci_high"] <= 69 / 50
+    assert np.isnan(row["seeds_needed"])
+    assert "only by a larger step budget" in row["detail"]
+    assert "points against the claim" not in row["detail"]

@@ -116,7 +116,7 @@ _AGAINST = (" The estimate points against the claim: more seeds would narrow the
 def _judged(claim: Claim, env: str, setting: str, result: StatisticResult, confidence: float) -> dict:
     v = verdict(result.ci_low, result.ci_high, claim.threshold, claim.direction)
     needed, note = math.nan, ""
-    if v == "inconclusive":
+    if v == "inconclusive" and not result.beyond_budget:  # (its detail says what would settle it)
         if on_claims_side(result.estimate, claim.threshold, claim.direction):
             needed = survival.seeds_needed(result.estimate, result.ci_low, result.ci_high,
                                         claim.threshold, result.n_seeds)

@@ -42,7 +42,9 @@ PARAM_CHECKS = {
 @dataclass(frozen=True)
 class StatisticResult:
     """What a statistic measured. ``statistic`` is plain words for the table; ``n_seeds`` the
-    seeds per compared arm (the smallest arm); ``setting`` overrides the row's setting label."""
+    seeds per compared arm (the smallest arm); ``setting`` overrides the row's setting label;
+    ``beyond_budget``: a median lies past the runs' length, so the estimate is only a bound and
+    more seeds cannot settle the verdict (only a larger step budget can)."""
 
     estimate: float
     ci_low: float
@@ -51,6 +53,7 @@ class StatisticResult:
     statistic: str
     detail: str = ""
     setting: str | None = None
+    beyond_budget: bool = False
 
 
 class NotRun(Exception):

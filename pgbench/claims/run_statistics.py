@@ -123,7 +123,7 @@ def km_medianfold(ctx: ClaimContext) -> StatisticResult:
         estimate=fold(m.median, q), ci_low=fold_low, ci_high=max(lo, hi), n_seeds=m.n,
         statistic=f"fold difference of the KM median {measure} to solve from the quoted "
                   f"~{fmt(q)} (max(measured/quoted, quoted/measured))",
-        detail=detail)
+        detail=detail, beyond_budget=not m.defined)
 
 
 @register_statistic("km_median_ratio", roles=("a", "b"),
@@ -150,7 +150,7 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
         estimate=ratio.estimate, ci_low=ratio.low, ci_high=ratio.high,
         n_seeds=min(len(a), len(b)),
         statistic=f"ratio of KM median {_words(ctx.params['measure'])} to solve, {va} / {vb}",
-        detail=detail)
+        detail=detail, beyond_budget=not (ratio.median_a.defined and ratio.median_b.defined))
 
 
 def _two_arm_values(ctx: ClaimContext) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +236,7 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
         ci_low=low, ci_high=high, n_seeds=min(len(a), len(b)),
         statistic=f"fold difference of the speed-up (KM median {_words(ctx.params['measure'])}, "
                   f"{va} / {vb}) from the quoted ~{fmt(q)}x",
-        detail=detail)
+        detail=detail, beyond_budget=not (ratio.median_a.defined and ratio.median_b.defined))
 
 
 @register_statistic("single_run_plausible", roles=("a",),
