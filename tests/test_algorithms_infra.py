@@ -131,7 +131,9 @@ def test_a_run_directory_has_the_contract(tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["status"] == "complete" and info["config"]["hyper"] == cfg.hyper
     assert info["config_hash"] == cfg.hash(with_seed=False)
-    assert info["totals"] == {"env_steps": 1024, "episodes": info["totals"]["episodes"], "updates": 4}
+    # 4 updates of 4 envs x 64 steps = 256 samples: 4 minibatches of 64 x 10 epochs = 40 steps each
+    assert info["totals"] == {"env_steps": 1024, "episodes": info["totals"]["episodes"], "updates": 4,
+                              "gradient_steps": 160}
     episodes = pd.read_parquet(tmp_path / "run" / "episodes.parquet")
     assert list(episodes.columns) == EPISODE_COLUMNS
     assert episodes["env_steps"].is_monotonic_increasing
