@@ -82,12 +82,14 @@ class ClaimContext:
 @dataclass(frozen=True)
 class StatisticSpec:
     """A registered statistic: the function, the roles it compares, its parameters with
-    defaults (``REQUIRED`` for none) and the table it reads."""
+    defaults (``REQUIRED`` for none), the table it reads, and its own checks of parameter values
+    where they are narrower than ``PARAM_CHECKS``'."""
 
     function: Callable[[ClaimContext], StatisticResult | list[StatisticResult]]
     roles: tuple[str, ...] | None
     params: dict[str, Any] | None
     table: str
+    checks: dict[str, tuple[Callable[[Any], bool], str]]
 
 
 REQUIRED = object()
@@ -98,15 +100,17 @@ STATISTICS: dict[str, StatisticSpec] = {}
 
 
 def register_statistic(name: str, *, roles: tuple[str, ...] | None = ("a",),
-                       params: dict[str, Any] | None = None, table: str = "runs"):
+                       params: dict[str, Any] | None = None, table: str = "runs",
+                       checks: dict[str, tuple[Callable[[Any], bool], str]] | None = None):
     """Decorator: register ``fn(ctx: ClaimContext) -> StatisticResult | list`` under ``name``.
 
     ``roles``: the compare roles the statistic needs (None: any). ``params``: accepted parameter
     names -> default, ``REQUIRED`` when there is none (None: accept anything). ``table``: the
-    summary table it reads by default.
+    summary table it reads by default. ``checks``: parameter -> (test, accepted values), in
+    place of ``PARAM_CHECKS``' entry for this statistic.
     """
     def decorate(fn):
-        STATISTICS[name] = StatisticSpec(fn, roles, params, table)
+        STATISTICS[name] = StatisticSpec(fn, roles, params, table, dict(checks or {}))
         return fn
     return decorate
 
