@@ -91,7 +91,9 @@ def _median_of(runs: pd.DataFrame, time_col: str, censored_col: str,
 
 @register_statistic("km_median_fold", roles=("a",),
                     params={"quoted_steps": REQUIRED, "quoted_episodes": REQUIRED,
-                            "quoted_time": "", "measure": "steps", **RULE_PARAM})
+                            "quoted_time": "", "measure": "steps", **RULE_PARAM},
+                    # its quoted figures are env steps and episodes
+                    checks={"measure": (lambda v: v in ("steps", "episodes"), "steps, episodes")})
 def km_medianfold(ctx: ClaimContext) -> StatisticResult:
     """Fold difference between the Kaplan–Meier median time to solve and a quoted figure.
 
@@ -126,6 +128,20 @@ def km_medianfold(ctx: ClaimContext) -> StatisticResult:
         detail=detail, beyond_budget=not m.defined)
 
 
+def _median_ratio(ctx: ClaimContext) -> survival.MedianRatio:
+    """Ratio of the KM median times to solve of arms a and b, by the claim's rule and measure,
+    with its bootstrap CI (each arm's (time, censored) pairs resampled)."""
+    time_col, censored_col = _time_columns(ctx)
+    return survival.median_ratio_ci(*_times(ctx.arms["a"], time_col, censored_col),
+                                    *_times(ctx.arms["b"], time_col, censored_col), rng=ctx.rng,
+                                    confidence=ctx.confidence, n_resamples=ctx.n_resamples)
+
+
+def _both_defined(ratio: survival.MedianRatio) -> bool:
+    """Whether both medians lie within the runs' length (else the ratio is only a bound)."""
+    return ratio.median_a.defined and ratio.median_b.defined
+
+
 @register_statistic("km_median_ratio", roles=("a", "b"),
                     params={"quoted_ratio": None, "measure": "steps", **RULE_PARAM})
 def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
@@ -134,10 +150,8 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
     CI: bootstrap over each arm's (time, censored) pairs, see ``survival.median_ratio_ci``; an
     undefined resample median (more than half censored) only widens the interval.
     """
-    time_col, censored_col = _time_columns(ctx)
     a, b = ctx.arms["a"], ctx.arms["b"]
-    ratio = survival.median_ratio_ci(*_times(a, time_col, censored_col), *_times(b, time_col, censored_col),
-                                  rng=ctx.rng, confidence=ctx.confidence, n_resamples=ctx.n_resamples)
+    ratio = _median_ratio(ctx)
     va, vb = ctx.claim.compare["a"], ctx.claim.compare["b"]
     quoted = ctx.params.get("quoted_ratio")
     detail = (f"median {_words(ctx.params['measure'])} to solve: {va} {_fmt_median(ratio.median_a)}; "
@@ -145,12 +159,12 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
               + (f"; quoted ~{fmt(float(quoted))}x" if quoted else "")
               + f". Rule: {RULE_WORDS[ctx.params['rule']]}. Bootstrap resamples with an undefined "
                 f"median: {va} {ratio.undefined_a:.0%}, {vb} {ratio.undefined_b:.0%}."
-              + ("" if ratio.median_a.defined and ratio.median_b.defined else _BEYOND_BUDGET))
+              + ("" if _both_defined(ratio) else _BEYOND_BUDGET))
     return StatisticResult(
         estimate=ratio.estimate, ci_low=ratio.low, ci_high=ratio.high,
         n_seeds=min(len(a), len(b)),
         statistic=f"ratio of KM median {_words(ctx.params['measure'])} to solve, {va} / {vb}",
-        detail=detail, beyond_budget=not (ratio.median_a.defined and ratio.median_b.defined))
+        detail=detail, beyond_budget=not _both_defined(ratio))
 
 
 def _two_arm_values(ctx: ClaimContext) -> tuple[np.ndarray, np.ndarray]:
@@ -217,11 +231,8 @@ def fold_interval(low: float, high: float, quoted: float) -> tuple[float, float]
                     params={"quoted_ratio": REQUIRED, "measure": "steps", **RULE_PARAM})
 def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
     """Fold difference of the ratio of KM median times to solve (a / b) from a quoted ratio."""
-    time_col, censored_col = _time_columns(ctx)
     a, b = ctx.arms["a"], ctx.arms["b"]
-    ratio = survival.median_ratio_ci(*_times(a, time_col, censored_col),
-                                  *_times(b, time_col, censored_col), rng=ctx.rng,
-                                  confidence=ctx.confidence, n_resamples=ctx.n_resamples)
+    ratio = _median_ratio(ctx)
     q = float(ctx.params["quoted_ratio"])
     low, high = fold_interval(ratio.low, ratio.high, q)
     va, vb = ctx.claim.compare["a"], ctx.claim.compare["b"]
@@ -230,13 +241,13 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
               f"{va} {_fmt_median(ratio.median_a)}; {vb} {_fmt_median(ratio.median_b)}. "
               f"Rule: {RULE_WORDS[ctx.params['rule']]}. Bootstrap resamples with an undefined "
               f"median: {va} {ratio.undefined_a:.0%}, {vb} {ratio.undefined_b:.0%}."
-              + ("" if ratio.median_a.defined and ratio.median_b.defined else _BEYOND_BUDGET))
+              + ("" if _both_defined(ratio) else _BEYOND_BUDGET))
     return StatisticResult(
         estimate=fold(ratio.estimate, q) if math.isfinite(ratio.estimate) else math.inf,
         ci_low=low, ci_high=high, n_seeds=min(len(a), len(b)),
         statistic=f"fold difference of the speed-up (KM median {_words(ctx.params['measure'])}, "
                   f"{va} / {vb}) from the quoted ~{fmt(q)}x",
-        detail=detail, beyond_budget=not (ratio.median_a.defined and ratio.median_b.defined))
+        detail=detail, beyond_budget=not _both_defined(ratio))
 
 
 @register_statistic("single_run_plausible", roles=("a",),
