@@ -102,9 +102,11 @@ def write_run_dir(path, returns, *, lengths=None, suite="slides", env="CartPole-
 
 
 def run_rows(variant, times, censored=None, *, suite="slides", env="CartPole-v1",
-             setting="default", final_return=None, first_seed=0, steps_per_episode=100.0):
+             setting="default", final_return=None, first_seed=0, steps_per_episode=100.0,
+             gradient_steps=None):
     """runs.parquet rows for one arm: seed k reached the threshold after ``times[k]`` env steps
-    (or was censored there). Both threshold rules get the same times."""
+    (or was censored there). Both threshold rules get the same times. With ``gradient_steps``,
+    seed k took ``gradient_steps[k]`` gradient steps to solve (both rules; also its total)."""
     times = np.asarray(times, dtype=float)
     censored = np.zeros(len(times), bool) if censored is None else np.asarray(censored, bool)
     final = (np.full(len(times), 475.0) if final_return is None
@@ -127,6 +129,9 @@ def run_rows(variant, times, censored=None, *, suite="slides", env="CartPole-v1"
             "wall_s": 1.0, "cpu_s": 1.0, "run_dir": f"runs/{variant}/seed{seed}",
             "episodes_sha256": _hash("episodes", variant, setting, seed), "packages": "{}",
         })
+    for row, g in zip(rows, gradient_steps if gradient_steps is not None else []):
+        row["gradient_steps"] = float(g)
+        row["gradient_steps_to_threshold"] = row["gradient_steps_to_threshold_last100"] = float(g)
     return rows
 
 

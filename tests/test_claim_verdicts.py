@@ -150,23 +150,14 @@ CASES = {
 
 
 # -- issue 19 (branch dqn19): Q-learning against policy optimisation, and DQN's validation ------
-def _qlearning(ppo_times, dqn_times):
-    """Suite qlearning on both envs: ppo and dqn seeds solving (last-100 rule) at the times."""
+def _qlearning(ppo_times, dqn_times, gradient_steps=False):
+    """Suite qlearning on both envs: ppo and dqn seeds solving (last-100 rule) at the times; with
+    ``gradient_steps``, the same numbers are also their gradient steps to solve."""
     rows = []
     for env in ("CartPole-v1", "Acrobot-v1"):
-        rows += run_rows("ppo", ppo_times, suite="qlearning", env=env)
-        rows += run_rows("dqn", dqn_times, suite="qlearning", env=env)
-    return rows
-
-
-def _qlearning_gradient_steps(ppo_steps, dqn_steps):
-    """Suite qlearning on both envs: ppo and dqn seeds solving after the given gradient steps
-    (the env steps of ``_qlearning``'s rows are left as they are)."""
-    rows = _qlearning(ppo_steps, dqn_steps)
-    for row in rows:
-        steps = (ppo_steps if row["variant"] == "ppo" else dqn_steps)[row["seed"]]
-        row["gradient_steps_to_threshold"] = row["gradient_steps_to_threshold_last100"] = float(steps)
-        row["gradient_steps"] = float(steps)
+        for variant, times in (("ppo", ppo_times), ("dqn", dqn_times)):
+            rows += run_rows(variant, times, suite="qlearning", env=env,
+                             gradient_steps=times if gradient_steps else None)
     return rows
 
 
@@ -187,8 +178,8 @@ CASES.update({
     # PPO solves after 5.0k..5.9k gradient steps, DQN after 50k..59k: ratio DQN / PPO ~10, every
     # resample above 1
     ("q-learning-gradient-steps", "main"): (
-        _qlearning_gradient_steps([5 * K + K // 10 * i for i in range(10)],
-                                  [50 * K + K * i for i in range(10)]),
+        _qlearning([5 * K + K // 10 * i for i in range(10)], [50 * K + K * i for i in range(10)],
+                   gradient_steps=True),
         None, "reproduced"),
     ("validate-dqn", "AUC"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),
     ("validate-dqn", "final return"): (_validate_dqn(_DQN_NEAR, _DQN_REF), None, "reproduced"),

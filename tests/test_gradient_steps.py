@@ -116,12 +116,8 @@ def test_runs_table_reads_gradient_steps_and_censors_at_the_total(tmp_path):
 
 
 # -- the claim -----------------------------------------------------------------------------------
-def _qlearning_rows(variant, env_steps, gradient_steps, censored=None):
-    rows = run_rows(variant, env_steps, censored, suite="qlearning")
-    for row, g in zip(rows, gradient_steps):
-        row["gradient_steps"] = float(g)
-        row["gradient_steps_to_threshold"] = row["gradient_steps_to_threshold_last100"] = float(g)
-    return rows
+def _qlearning_rows(variant, env_steps, gradient_steps):
+    return run_rows(variant, env_steps, suite="qlearning", gradient_steps=gradient_steps)
 
 
 def test_the_gradient_steps_claim_reads_gradient_steps_and_the_samples_claim_env_steps(tmp_path):
