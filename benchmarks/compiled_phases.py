@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import statistics
 import sys
 import time
@@ -84,7 +85,7 @@ def record(cfg, steps, collapse):
         K.learn(run.flat, run.m, run.v, run.grad, run.W1, run.act, run.obs, run.actions,
                 run.drop, run.use_drop, run.z, run.h, run.logits, run.lengths, run.returns,
                 run.baseline, run.cfg.gamma, np.nan, run.cfg.ema_weight,
-                run.cfg.normalize_advantages, float(upd + 1), run.cfg.lr)
+                run.cfg.normalize_advantages, float(upd + 1), run.cfg.lr, run.work)
         done += L
         upd += 1
     rec = {k: np.array(v) if k in ("seed", "length") else np.stack(v) if k in ("flat", "m", "v")
@@ -152,9 +153,32 @@ def harnesses(K, S):
 
 
     @jit
+    def time_forward_in_place(part, flat_all, start, obs, drop, h, logits, act, use_drop, D, H,
+                              A, z1, h1, out, p, s, phys, euler, actions):
+        """As :func:`time_forward`, for kernels that index ``(i, t)`` in place (the steps as
+        ``t`` of one row ``i = 0``: 3-d arrays of one row)."""
+        for e in range(start.shape[0] - 1):
+            f = flat_all[e]
+            W0, b0 = f[:D * H].reshape((D, H)), f[D * H:D * H + H]
+            W1, b1 = f[D * H + H:D * H + H + H * A].reshape((H, A)), f[D * H + H + H * A:]
+            for k in range(start[e], start[e + 1]):
+                if part == 0:
+                    hidden_layer(W0, b0, obs, act, drop, use_drop, z1, h1, 0, k)
+                elif part == 1:
+                    logits_of(W1, b1, h, out, 0, k)
+                elif part == 2:
+                    softmax(logits, 0, k, p)
+                else:
+                    for q in range(4):
+                        s[0, q] = np.float64(obs[0, k, q])
+                    cartpole_step(s, 0, actions[k], phys, euler)
+
+
+    @jit
     def time_forward(part, flat_all, start, obs, drop, h, logits, act, use_drop, D, H, A, z1, h1,
                      out, p, s, phys, euler, actions):
-        """``part`` 0: hidden layer, 1: the two logits, 2: softmax, 3: CartPole step."""
+        """``part`` 0: hidden layer, 1: the two logits, 2: softmax, 3: CartPole step (kernels
+        on row views, before they indexed in place)."""
         for e in range(start.shape[0] - 1):
             f = flat_all[e]
             W0, b0 = f[:D * H].reshape((D, H)), f[D * H:D * H + H]
@@ -193,8 +217,10 @@ def harnesses(K, S):
                            use_drop, z[a:b].reshape((1, L, H)), h[a:b].reshape((1, L, H)),
                            logits[a:b].reshape((1, L, A)), n_len, adv, grad)
 
+    in_place = "t" in inspect.signature(hidden_layer.py_func).parameters
     return {"reset": time_reset, "noise": time_noise, "rollout": time_rollout,
-            "forward": time_forward, "update": time_update}
+            "forward": time_forward_in_place if in_place else time_forward,
+            "forward_in_place": in_place, "update": time_update}
 
 
 def load_version(root):
@@ -211,18 +237,35 @@ def load_version(root):
     return harnesses(*mods)
 
 
-def cpu(name, versions, *args, repeats=5):
+def cpu(name, versions, *args, repeats=5, shapes=None):
     """{version: median CPU seconds of its timer ``name`` on ``args``}, the versions taking
-    turns on each repeat (after one call each, which compiles)."""
-    for timers in versions.values():
-        timers[name](*args)
+    turns on each repeat (after one call each, which compiles). ``shapes(in_place, args)``
+    gives a version its own arguments."""
+    own = {v: shapes(timers["forward_in_place"], args) if shapes else args
+           for v, timers in versions.items()}
+    for v, timers in versions.items():
+        timers[name](*own[v])
     spent = {v: [] for v in versions}
     for r in range(repeats):
         for v in (list(versions) if r % 2 == 0 else list(versions)[::-1]):
             t = time.process_time()
-            versions[v][name](*args)
+            versions[v][name](*own[v])
             spent[v].append(time.process_time() - t)
     return {v: statistics.median(x) for v, x in spent.items()}
+
+
+def forward_shapes(in_place, args):
+    """The forward timers' arguments for kernels on row views, or indexing ``(0, t)`` in place
+    (the steps' arrays as one row of 3-d arrays, full-size outputs, a 2-d state)."""
+    if not in_place:
+        return args
+    (part, f, start, obs, drop, h, lg, act, use_drop, D, H, A, _, _, _, p, _, phys, euler,
+     actions) = args
+    N = obs.shape[0]
+    return (part, f, start, obs.reshape(1, N, D), drop.reshape(1, -1, H), h.reshape(1, N, H),
+            lg.reshape(1, N, A), act, use_drop, D, H, A, np.empty((1, N, H), np.float32),
+            np.empty((1, N, H), np.float32), np.empty((1, N, A), np.float32), p,
+            np.empty((1, 4)), phys, euler, actions)
 
 
 def profile(cfg, steps, collapse, repeats, versions):
@@ -253,11 +296,11 @@ def profile(cfg, steps, collapse, repeats, versions):
             "mask", {"this tree": mask}, rec["u"], rec["ustart"], rec["start"], U, run.keep,
             run.scale, h1, repeats=repeats)
     for part, name in enumerate(("  hidden layer (4x128, relu, mask)",
-                                 "  two logits (sequential 128-term sums)",
+                                 "  two logits (128-term sums)",
                                  "  softmax (exp)", "  CartPole step")):
         rows[name] = cpu("forward", versions, part, f, rec["start"], obs, drop, h, lg, run.act,
                          run.use_drop, D, H, A, z1, h1, out, p, s, run.phys, run.euler,
-                         rec["actions"], repeats=repeats)
+                         rec["actions"], repeats=repeats, shapes=forward_shapes)
     upd = (f, rec["start"], rec["length"], obs, rec["actions"], drop, run.use_drop, rec["z"], h,
            lg, run.act, run.returns, run.baseline, cfg.gamma, cfg.ema_weight,
            cfg.normalize_advantages, D, H, A, run.grad, f[-1].copy(), rec["m"][-1].copy(),
@@ -265,7 +308,7 @@ def profile(cfg, steps, collapse, repeats, versions):
     adv = cpu("update", versions, 0, *upd, repeats=repeats)
     rows["update: advantages"] = adv
     grad = cpu("update", versions, 1, *upd, repeats=repeats)
-    rows["update: gradient (float64)"] = {v: grad[v] - adv[v] for v in versions}
+    rows["update: gradient"] = {v: grad[v] - adv[v] for v in versions}
     rows["update: Adam (898 weights)"] = cpu("update", versions, 2, *upd, repeats=repeats)
     whole = []
     for k in range(1 + repeats):  # the first one loads the loop for this config, untimed

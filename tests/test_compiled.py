@@ -91,8 +91,8 @@ def test_gradient_matches_autograd(activation, dropout):
     logits = np.zeros((n, T, 2), np.float32)
     for i in range(n):  # the activations the rollout keeps
         for t in range(T):
-            kernels.hidden_layer(W0, b0, obs[i, t], act, drop[i, t], dropout > 0, z[i, t], h[i, t])
-            kernels.logits_of(W1, b1, h[i, t], logits[i, t])
+            kernels.hidden_layer(W0, b0, obs, act, drop, dropout > 0, z, h, i, t)
+            kernels.logits_of(W1, b1, h, logits, i, t)
     grad = np.zeros(len(p))
     got_loss, got_entropy = kernels.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
                                               logits, lengths, adv, grad)

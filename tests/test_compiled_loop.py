@@ -83,3 +83,47 @@ def test_no_fused_multiply_add():
     assert f(0.1, 10.0, -1.0) == 0.1 * 10.0 - 1.0
     asm = next(iter(f.inspect_asm().values()))
     assert not re.search(r"\bvfn?m(add|sub)", asm)
+
+
+_SCALAR_RUN = """
+import hashlib, json, os, sys
+import numba
+import pgbench
+from pgbench.training.numba import kernels  # the package turns the SLP vectoriser on ...
+os.environ["NUMBA_SLP_VECTORIZE"] = "0"     # ... and this process turns it off again
+numba.config.SLP_VECTORIZE = False
+from pgbench.rl.config import make_config
+from pgbench.training.numba.engine import NumbaRun
+out = []
+for variant, overrides in json.loads(sys.argv[1]):
+    cfg = make_config(variant, {"env_id": "CartPole-v1", "episodes_per_update": 1, "lr": 0.01,
+                                "hidden": [128], "engine": "numba", "total_steps": 4000,
+                                **overrides})
+    log = NumbaRun(cfg).run()
+    out.append(repr((log.episode_rows, [r[:6] for r in log.update_rows])))
+print(json.dumps({"slp": bool(numba.config.SLP_VECTORIZE), "runs": out}))
+"""
+
+
+def test_vector_width_changes_no_number(tmp_path):
+    """The kernels' sums are written out in their order, so how the compiler packs them into
+    vector registers (here: with LLVM's SLP vectoriser, and in a process without it, compiled
+    afresh) cannot change a number; nor can a wider register on another CPU."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    runs = [("vanilla", {"dropout": 0.6}), ("rtg_baseline", {"baseline": "whiten"}),
+            ("rtg", {"activation": "tanh", "normalize_advantages": True})]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # compiled afresh, not loaded
+    done = subprocess.run([sys.executable, "-c", _SCALAR_RUN, json.dumps(runs)], env=env,
+                          capture_output=True, text=True, check=True)
+    scalar = json.loads(done.stdout.strip().splitlines()[-1])
+    assert scalar["slp"] is False  # the other process compiled without it
+    assert numba.config.SLP_VECTORIZE  # and this one packs
+    here = []
+    for variant, overrides in runs:
+        log = engine.NumbaRun(slides(variant, total_steps=4000, **overrides)).run()
+        here.append(repr((log.episode_rows, [r[:6] for r in log.update_rows])))
+    assert here == scalar["runs"]

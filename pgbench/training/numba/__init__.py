@@ -19,12 +19,27 @@ from the seed's streams in the chunks :class:`pgbench.training.rollout.Collector
 numbers NumPy and torch draw, checked once per process), and CartPole
 is stepped with Gymnasium's equations (checked bit for bit against Gymnasium once per process).
 Only the network's floating-point arithmetic differs from ``engine=torch`` (the order of its
-sums; the gradient is accumulated in float64), so a run follows the torch run's episodes until a
+sums: each logit in eight partial sums, the gradient's sums over steps in step order), so a run
+follows the torch run's episodes until a
 rounding difference first flips an action, and then differs as runs on two machines would. The
 engine is a config field, so it is part of each run's hash.
 """
 
+import os
+
+import numba
+
 from pgbench.training.numba.cache import clear_if_stale
+
+# Numba leaves LLVM's SLP vectoriser off by default; the kernels' independent partial sums
+# (pgbench.training.numba.kernels.logits_of) need it to share vector registers. It packs
+# independent operations only, never reorders a sum, so no number changes. Numba reads it at
+# each compilation, and re-reads its whole config from the environment whenever a NUMBA_*
+# variable changed (pgbench.core.dispatch sets some): so the environment says it too.
+os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+numba.config.SLP_VECTORIZE = True
 
 # before any kernel is compiled or loaded: a cache built from other sources is deleted
 clear_if_stale()
+
+

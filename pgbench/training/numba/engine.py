@@ -16,7 +16,7 @@ import torch
 
 from pgbench.core.errors import UserError
 from pgbench.rl.engines import NUMBA_ACTIVATIONS, NUMBA_BASELINES, NUMBA_RETURNS, check_supported
-from pgbench.training.numba.kernels import cartpole_step
+from pgbench.training.numba.kernels import cartpole_step, workspace
 
 # CartPole's constants, in the order the kernels read them
 PHYSICS = ("gravity", "masspole", "total_mass", "length", "polemass_length", "force_mag", "tau",
@@ -52,12 +52,12 @@ def check_cartpole(episodes: int = 64) -> None:
     rng = np.random.default_rng(0)
     for episode in range(episodes):
         env.reset(seed=1000 + episode)
-        mine = np.array(env.state, dtype=np.float64)
+        mine = np.array([env.state], dtype=np.float64)
         for _ in range(500):
             a = int(rng.integers(2))
             obs, _, term, _, _ = env.step(a)
-            my_term = step(mine, a, phys, euler)
-            if not (np.array_equal(mine, env.state) and bool(my_term) == term):
+            my_term = step(mine, 0, a, phys, euler)
+            if not (np.array_equal(mine[0], env.state) and bool(my_term) == term):
                 raise UserError(
                     "engine=numba: the compiled CartPole does not reproduce Gymnasium's on this "
                     f"machine (episode {episode} of the check differs); accepted here: "
@@ -118,6 +118,7 @@ class NumbaRun:
         self.truncated = np.zeros(n, dtype=bool)
         self.log = SeedLog(seed=cfg.seed, gradient_steps=0)
         self.logs = [self.log]
+        self.work = workspace(n, self.T, D, H, A)  # the update's scratch arrays
         self.returns = NUMBA_RETURNS.index(cfg.returns)
         self.baseline = NUMBA_BASELINES.index(cfg.baseline)
         self.t0 = time.perf_counter()
@@ -157,7 +158,7 @@ class NumbaRun:
                 self.alive, buffers, self.lengths, self.terminated, self.truncated, self.phys,
                 self.euler, self.T, ilog, flog, ring, self.returns, self.baseline, cfg.gamma,
                 cfg.ema_weight, cfg.normalize_advantages, cfg.lr, rules, cfg.stop_when_solved,
-                cfg.total_steps, ep_int, ep_float, up_float, R)
+                cfg.total_steps, ep_int, ep_float, up_float, R, self.work)
             wall = time.perf_counter() - self.t0
             episodes.append((ep_int[:rounds * n].copy(), ep_float[:rounds * n].copy()))
             updates.append((up_float[:rounds].copy(), wall))

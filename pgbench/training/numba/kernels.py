@@ -5,6 +5,7 @@ order of sums). :mod:`pgbench.training.numba.loop` calls them round after round.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -30,77 +31,134 @@ _integrate = jit(cartpole.integrate)
 _out_of_bounds = jit(cartpole.out_of_bounds)
 
 
-@jit
-def cartpole_step(s, action, phys, euler):
-    """Gymnasium's CartPoleEnv.step on ``s`` (float64[4], in place); True if terminated.
-    ``phys``: the constants in :data:`pgbench.training.numba.engine.PHYSICS` order."""
-    x, x_dot, theta, theta_dot = s[0], s[1], s[2], s[3]
+@functools.partial(jit, inline="always")
+def cartpole_step(state, i, action, phys, euler):
+    """Gymnasium's CartPoleEnv.step on ``state[i]`` (float64[4], in place); True if terminated.
+    ``phys``: the constants in :data:`pgbench.training.numba.engine.PHYSICS` order. (The
+    kernels index their arrays in place: a view per step would count references each time.)"""
+    x, x_dot, theta, theta_dot = state[i, 0], state[i, 1], state[i, 2], state[i, 3]
     force = phys[5] if action == 1 else -phys[5]
     xacc, thetaacc = _accelerations(theta_dot, math.cos(theta), math.sin(theta), force, phys[0],
                                     phys[1], phys[2], phys[3], phys[4])
     x, x_dot, theta, theta_dot = _integrate(euler, phys[6], x, x_dot, theta, theta_dot, xacc,
                                             thetaacc)
-    s[0], s[1], s[2], s[3] = x, x_dot, theta, theta_dot
+    state[i, 0], state[i, 1], state[i, 2], state[i, 3] = x, x_dot, theta, theta_dot
     return _out_of_bounds(x, theta, phys[7], phys[8])
 
 
-@jit
-def hidden_layer(W0, b0, x, act, drop_row, use_drop, z, h):
-    """``z = x @ W0 + b0``; ``h = act(z) * drop``, float32. Each ``z[j]`` is summed over
-    ``k`` in order, ``x[0] W0[0, j] + x[1] W0[1, j] + ... + b0[j]``; the loops run over ``j``
-    innermost, so the compiler computes several units at once with the same roundings."""
-    H, D = b0.shape[0], x.shape[0]
-    x0 = x[0]
-    for j in range(H):
-        z[j] = x0 * W0[0, j]
-    for k in range(1, D):
-        xk = x[k]
-        for j in range(H):
-            z[j] += xk * W0[k, j]
-    for j in range(H):
-        z[j] = z[j] + b0[j]
+@functools.partial(jit, inline="always")
+def hidden_layer(W0, b0, obs, act, drop, use_drop, z, h, i, t):
+    """``z[i, t] = obs[i, t] @ W0 + b0``; ``h[i, t] = act(z[i, t]) * drop[i, t]`` (no mask
+    unless ``use_drop``), float32. Each ``z[i, t, j]`` is summed over the inputs ``k`` in order,
+    ``x[0] W0[0, j] + x[1] W0[1, j] + ... + b0[j]``; the loops run over ``j`` innermost, so the
+    compiler computes several units at once with the same roundings."""
+    H, D = b0.shape[0], obs.shape[2]
+    x0 = obs[i, t, 0]
     zero = np.float32(0.0)
-    if act == 0 and use_drop:
-        for j in range(H):
-            h[j] = max(z[j], zero) * drop_row[j]
-    elif act == 0:
-        for j in range(H):
-            h[j] = max(z[j], zero)
-    else:
-        for j in range(H):
-            a = np.float32(math.tanh(z[j]))
-            h[j] = a * drop_row[j] if use_drop else a
-
-
-@jit
-def logits_of(W1, b1, h, out):
-    """``out = h @ W1 + b1``, float32, each output summed over ``j`` in order (with two
-    outputs, the two sums advance together)."""
-    if b1.shape[0] == 2:
-        acc0, acc1 = h[0] * W1[0, 0], h[0] * W1[0, 1]
-        for j in range(1, h.shape[0]):
-            hj = h[j]
-            acc0 += hj * W1[j, 0]
-            acc1 += hj * W1[j, 1]
-        out[0], out[1] = acc0 + b1[0], acc1 + b1[1]
+    if D == 4 and act == 0:  # CartPole, relu: one pass, the same sums in the same order
+        x1, x2, x3 = obs[i, t, 1], obs[i, t, 2], obs[i, t, 3]
+        if use_drop:
+            for j in range(H):
+                zj = x0 * W0[0, j] + x1 * W0[1, j] + x2 * W0[2, j] + x3 * W0[3, j] + b0[j]
+                z[i, t, j] = zj
+                h[i, t, j] = max(zj, zero) * drop[i, t, j]
+        else:
+            for j in range(H):
+                zj = x0 * W0[0, j] + x1 * W0[1, j] + x2 * W0[2, j] + x3 * W0[3, j] + b0[j]
+                z[i, t, j] = zj
+                h[i, t, j] = max(zj, zero)
         return
-    for a in range(b1.shape[0]):
-        acc = h[0] * W1[0, a]
-        for j in range(1, h.shape[0]):
-            acc += h[j] * W1[j, a]
-        out[a] = acc + b1[a]
+    for j in range(H):
+        z[i, t, j] = x0 * W0[0, j]
+    for k in range(1, D):
+        xk = obs[i, t, k]
+        for j in range(H):
+            z[i, t, j] += xk * W0[k, j]
+    for j in range(H):
+        zj = z[i, t, j] + b0[j]
+        z[i, t, j] = zj
+        a = max(zj, zero) if act == 0 else np.float32(math.tanh(zj))
+        h[i, t, j] = a * drop[i, t, j] if use_drop else a
 
 
-@jit
-def softmax(logits, p):
-    top = logits[0]
-    for a in range(1, logits.shape[0]):
-        top = max(top, logits[a])
+#: the partial sums a logit is split into (see :func:`logits_of`)
+LOGIT_LANES = 8
+
+
+@functools.partial(jit, inline="always")
+def logits_of(W1, b1, h, out, i, t):
+    """``out[i, t] = h[i, t] @ W1 + b1``, float32. Each output's sum over the hidden units is split into
+    :data:`LOGIT_LANES` partial sums: for the ``H - H % 8`` units in whole blocks of 8, sum ``l``
+    adds ``h[i, t, j] W1[j, a]`` over the units ``j = l (mod 8)`` in order, from 0; the units past
+    the last whole block are summed in order on their own (``tail``); then
+    ``out[i, t, a] = ((((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail) + b1[a]``.
+    One sequential 128-term sum waits on each addition before the next (latency-bound); eight
+    independent ones fill a vector register. The order is fixed here, so every machine rounds
+    alike (Numba never reassociates without fast-math)."""
+    H, A = h.shape[2], b1.shape[0]
+    full = H - H % LOGIT_LANES
+    zero = np.float32(0.0)
+    if A == 2:  # CartPole's two logits advance together: 16 independent partial sums
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
+        for block in range(full // LOGIT_LANES):  # (j from a range of step 1: no index checks)
+            j = block * LOGIT_LANES
+            h0, h1, h2, h3 = h[i, t, j], h[i, t, j + 1], h[i, t, j + 2], h[i, t, j + 3]
+            h4, h5, h6, h7 = h[i, t, j + 4], h[i, t, j + 5], h[i, t, j + 6], h[i, t, j + 7]
+            a0 += h0 * W1[j, 0]
+            a1 += h1 * W1[j + 1, 0]
+            a2 += h2 * W1[j + 2, 0]
+            a3 += h3 * W1[j + 3, 0]
+            a4 += h4 * W1[j + 4, 0]
+            a5 += h5 * W1[j + 5, 0]
+            a6 += h6 * W1[j + 6, 0]
+            a7 += h7 * W1[j + 7, 0]
+            c0 += h0 * W1[j, 1]
+            c1 += h1 * W1[j + 1, 1]
+            c2 += h2 * W1[j + 2, 1]
+            c3 += h3 * W1[j + 3, 1]
+            c4 += h4 * W1[j + 4, 1]
+            c5 += h5 * W1[j + 5, 1]
+            c6 += h6 * W1[j + 6, 1]
+            c7 += h7 * W1[j + 7, 1]
+        tail0, tail1 = zero, zero
+        for j in range(full, H):
+            tail0 += h[i, t, j] * W1[j, 0]
+            tail1 += h[i, t, j] * W1[j, 1]
+        out[i, t, 0] = ((((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + tail0) + b1[0]
+        out[i, t, 1] = ((((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))) + tail1) + b1[1]
+        return
+    for a in range(A):
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        for block in range(full // LOGIT_LANES):
+            j = block * LOGIT_LANES
+            a0 += h[i, t, j] * W1[j, a]
+            a1 += h[i, t, j + 1] * W1[j + 1, a]
+            a2 += h[i, t, j + 2] * W1[j + 2, a]
+            a3 += h[i, t, j + 3] * W1[j + 3, a]
+            a4 += h[i, t, j + 4] * W1[j + 4, a]
+            a5 += h[i, t, j + 5] * W1[j + 5, a]
+            a6 += h[i, t, j + 6] * W1[j + 6, a]
+            a7 += h[i, t, j + 7] * W1[j + 7, a]
+        tail = zero
+        for j in range(full, H):
+            tail += h[i, t, j] * W1[j, a]
+        out[i, t, a] = ((((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + tail) + b1[a]
+
+
+@functools.partial(jit, inline="always")
+def softmax(logits, i, t, p):
+    """``p = softmax(logits[i, t])`` (float32); returns (the largest logit, the sum of the
+    exponentials)."""
+    A = p.shape[0]
+    top = logits[i, t, 0]
+    for a in range(1, A):
+        top = max(top, logits[i, t, a])
     total = np.float32(0.0)
-    for a in range(logits.shape[0]):
-        p[a] = np.float32(math.exp(logits[a] - top))
+    for a in range(A):
+        p[a] = np.float32(math.exp(logits[i, t, a] - top))
         total += p[a]
-    for a in range(logits.shape[0]):
+    for a in range(A):
         p[a] = p[a] / total
     return top, total
 
@@ -123,18 +181,16 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
         for i in range(n):
             if not alive[i]:
                 continue
-            x = obs[i, t]
             for k in range(4):
-                x[k] = np.float32(state[i, k])
-            if use_drop:  # on row views: the loop vectorises
-                row, draws = drop[i, t], u[t - t_start, i, 1:]
+                obs[i, t, k] = np.float32(state[i, k])
+            tu = t - t_start
+            if use_drop:
                 for j in range(H):
-                    row[j] = scale if draws[j] < keep else np.float32(0.0)
-            hidden_layer(W0, b0, x, act, drop[i, t] if use_drop else drop[i, 0], use_drop,
-                         z[i, t], h[i, t])
-            logits_of(W1, b1, h[i, t], logits[i, t])
-            softmax(logits[i, t], p)
-            noise = u[t - t_start, i, 0]
+                    drop[i, t, j] = scale if u[tu, i, 1 + j] < keep else np.float32(0.0)
+            hidden_layer(W0, b0, obs, act, drop, use_drop, z, h, i, t)
+            logits_of(W1, b1, h, logits, i, t)
+            softmax(logits, i, t, p)
+            noise = u[tu, i, 0]
             cdf = np.float32(0.0)
             a_t = 0
             for a in range(A):
@@ -143,7 +199,7 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
                     a_t += 1
             a_t = min(a_t, A - 1)  # a cdf that rounds to just below 1
             actions[i, t] = a_t
-            term = cartpole_step(state[i], a_t, phys, euler)
+            term = cartpole_step(state, i, a_t, phys, euler)
             steps[i] += 1
             if term or steps[i] >= max_steps:
                 alive[i] = False
@@ -162,9 +218,17 @@ def rollout(W0, b0, W1, b1, act, state, steps, alive, t, t_end, u, keep, scale, 
 def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize):
     """The weight of each step's log-probability, float64 ``(n, T)``, for episodes of reward
     1 per step (CartPole's), as :func:`pgbench.training.update.advantages`; and the new EMA state."""
+    adv = np.zeros((lengths.shape[0], max(1, lengths.max())))
+    ema_next = advantages_into(adv, lengths, returns, baseline, gamma, ema_prev, ema_weight,
+                               normalize)
+    return adv, ema_next
+
+
+@jit
+def advantages_into(adv, lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize):
+    """:func:`advantages` into ``adv`` (``(n, >= the longest episode)``: the steps of each
+    episode are written, the rest left alone); returns the new EMA state."""
     n = lengths.shape[0]
-    T = max(1, lengths.max())
-    adv = np.zeros((n, T))
     for i in range(n):
         g = 0.0
         for t in range(lengths[i] - 1, -1, -1):
@@ -213,28 +277,46 @@ def advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normaliz
         for i in range(n):
             for t in range(lengths[i]):
                 adv[i, t] = (adv[i, t] - mean) / (std + 1e-8)
-    return adv, ema_next
+    return ema_next
+
+
+@jit
+def workspace(n, T, D, H, A):
+    """The scratch arrays of one update (:func:`learn`), made once per run: (the per-unit
+    sums ``G``, W1 by output, the softmax, dlogit in float64 and float32, dz, a mask of ones,
+    the advantages)."""
+    return (np.zeros((D + 1 + A, H), np.float32), np.empty((A, H), np.float32),
+            np.empty(A, np.float32), np.empty(A), np.empty(A, np.float32),
+            np.empty(H, np.float32), np.ones((1, 1, H), np.float32), np.zeros((n, max(T, 1))))
 
 
 @jit
 def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad):
-    """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (float64,
-    the flat layout W0, b0, W1, b1), from the activations the rollout kept; returns (loss, mean
-    entropy per step). W1 and its gradient are held by output (``(A, H)``, float64) while the
-    steps are summed, so every loop over hidden units reads and writes contiguous rows; the
-    sums are those of the flat layout, term by term in the same order."""
+    """:func:`gradient_into` with scratch arrays of its own."""
+    n, T, D = obs.shape[0], obs.shape[1], obs.shape[2]
+    return gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad,
+                         workspace(n, T, D, W1.shape[0], W1.shape[1]))
+
+
+@jit
+def gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad, work):
+    """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (the flat
+    layout W0, b0, W1, b1), from the activations the rollout kept; returns (loss, mean entropy
+    per step). As torch computes it, the network's terms are float32: each step's ``dlogit``
+    (from float64 weights ``A_it / N``) is rounded to float32, and every per-unit sum over the
+    steps is a float32 sum in step order, from 0 (kept by unit in one local array ``G``: W0's
+    rows, b0, then W1 by output, so every loop over hidden units reads and writes contiguous
+    rows of one array, 8 units to a vector register); the loss, the entropy and b1's gradient
+    are float64 sums. ``grad`` is float64 (Adam rounds it to float32 again: exact)."""
     D, H, A = obs.shape[2], W1.shape[0], W1.shape[1]
-    gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
+    G, W1t, p, dlogit, d32, dz, ones, _ = work  # (see workspace)
     grad[:] = 0.0
-    gW1t = np.zeros((A, H))  # W1's gradient and W1 itself by output: contiguous over units
-    W1t = np.empty((A, H))
-    for j in range(H):
+    G[:] = 0.0
+    for j in range(H):  # W1 by output: contiguous over units
         for a in range(A):
-            W1t[a, j] = float(W1[j, a])
+            W1t[a, j] = W1[j, a]
     gb1 = grad[D * H + H + H * A:]
-    p = np.empty(A, np.float32)
-    dlogit = np.empty(A)
-    dz = np.empty(H)
+    zero = np.float32(0.0)
     n_episodes = 0
     n_steps = 0
     loss, entropy = 0.0, 0.0
@@ -243,65 +325,85 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
             n_episodes += 1
     for i in range(lengths.shape[0]):
         for t in range(lengths[i]):
-            x, out, zt, ht = obs[i, t], logits[i, t], z[i, t], h[i, t]
-            top, total = softmax(out, p)
+            top, total = softmax(logits, i, t, p)
             log_total = math.log(total)
             a_t = actions[i, t]
             w = adv[i, t] / n_episodes  # the weight of this log-prob, float64
-            loss -= w * (float(out[a_t]) - top - log_total)
+            loss -= w * (float(logits[i, t, a_t]) - top - log_total)
             ent = 0.0
             for a in range(A):
-                logp = float(out[a]) - top - log_total
+                logp = float(logits[i, t, a]) - top - log_total
                 ent -= float(p[a]) * logp
                 # d(-w log p_a_t)/d logit_a = -w (1[a == a_t] - p_a)
                 dlogit[a] = -w * ((1.0 if a == a_t else 0.0) - float(p[a]))
+                d32[a] = np.float32(dlogit[a])
             entropy += ent
             n_steps += 1
             for a in range(A):
                 gb1[a] += dlogit[a]
-            # dz = (W1 @ dlogit) * drop * act'(z): loops over j on contiguous rows, which the
-            # compiler vectorises; each element's sum over steps keeps its order
-            if A == 2:
-                d0, d1 = dlogit[0], dlogit[1]
-                g0, g1, w0, w1 = gW1t[0], gW1t[1], W1t[0], W1t[1]
-                for j in range(H):
-                    hj = float(ht[j])
-                    g0[j] += hj * d0
-                    g1[j] += hj * d1
-                    back = 0.0
-                    back += w0[j] * d0
-                    back += w1[j] * d1
-                    dz[j] = back
-            else:
-                for j in range(H):
-                    dz[j] = 0.0
-                for a in range(A):
-                    ga, wa, da = gW1t[a], W1t[a], dlogit[a]
+            if A == 2 and D == 4:  # CartPole: every per-unit term in one pass over the units
+                # (indexed in place: a view per step would count references each time)
+                d0, d1 = d32[0], d32[1]
+                x0, x1, x2, x3 = obs[i, t, 0], obs[i, t, 1], obs[i, t, 2], obs[i, t, 3]
+                # the mask, or a row of ones (x * 1 == x: no branch in the loops)
+                masks, di, dt = (drop, i, t) if use_drop else (ones, 0, 0)
+                if act == 0:  # relu (a loop of its own: tanh would be evaluated in it)
                     for j in range(H):
-                        ga[j] += float(ht[j]) * da
-                        dz[j] += wa[j] * da
-            if use_drop:
-                dr = drop[i, t]
+                        hj = h[i, t, j]
+                        G[5, j] += hj * d0
+                        G[6, j] += hj * d1
+                        # dz = (W1 @ dlogit) * drop * act'(z)
+                        back = (W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
+                        back = back if z[i, t, j] > zero else zero
+                        G[0, j] += x0 * back
+                        G[1, j] += x1 * back
+                        G[2, j] += x2 * back
+                        G[3, j] += x3 * back
+                        G[4, j] += back
+                else:
+                    for j in range(H):
+                        hj = h[i, t, j]
+                        G[5, j] += hj * d0
+                        G[6, j] += hj * d1
+                        y = np.float32(math.tanh(z[i, t, j]))
+                        back = ((W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
+                                * (np.float32(1.0) - y * y))
+                        G[0, j] += x0 * back
+                        G[1, j] += x1 * back
+                        G[2, j] += x2 * back
+                        G[3, j] += x3 * back
+                        G[4, j] += back
+                continue
+            # any other shape: the same terms, pass by pass
+            for a in range(A):
+                da = d32[a]
                 for j in range(H):
-                    dz[j] *= float(dr[j])
+                    G[D + 1 + a, j] += h[i, t, j] * da
+                    dz[j] = W1t[a, j] * da if a == 0 else dz[j] + W1t[a, j] * da
+            if use_drop:
+                for j in range(H):
+                    dz[j] *= drop[i, t, j]
             if act == 0:
                 for j in range(H):
-                    dz[j] = dz[j] if zt[j] > 0 else 0.0
+                    dz[j] = dz[j] if z[i, t, j] > zero else zero
             else:
                 for j in range(H):
-                    y = math.tanh(zt[j])
-                    dz[j] = dz[j] * (1.0 - y * y)
+                    y = np.float32(math.tanh(z[i, t, j]))
+                    dz[j] = dz[j] * (np.float32(1.0) - y * y)
             for k in range(D):
-                xk = float(x[k])
-                row = gW0[k]
+                xk = obs[i, t, k]
                 for j in range(H):
-                    row[j] += xk * dz[j]
+                    G[k, j] += xk * dz[j]
             for j in range(H):
-                gb0[j] += dz[j]
+                G[D, j] += dz[j]
+    gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
     gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
     for j in range(H):
+        for k in range(D):
+            gW0[k, j] = G[k, j]
+        gb0[j] = G[D, j]
         for a in range(A):
-            gW1[j, a] = gW1t[a, j]
+            gW1[j, a] = G[D + 1 + a, j]
     return loss, entropy / max(n_steps, 1)
 
 
@@ -310,16 +412,38 @@ def _adam(flat, m, v, grad, one_minus_b1, b2, one_minus_b2, sqrt_bc2, step_size,
 
     Compiled with NumPy's error model: a division is IEEE's, without Python's check for a
     zero divisor (a branch in the loop that kept it from vectorising); the divisors here are
-    ``sqrt_bc2 > 0`` and ``sqrt(v) / sqrt_bc2 + eps > 0``, so no result changes."""
-    norm = 0.0
-    for q in range(flat.shape[0]):  # a sum in order: apart, so the next loop vectorises
-        g = np.float32(grad[q])
-        norm += float(g) * float(g)
+    ``sqrt_bc2 > 0`` and ``sqrt(v) / sqrt_bc2 + eps > 0``, so no result changes. ``sqrt(v)``
+    is float32's correctly rounded square root, the same number as float64's rounded to
+    float32 (a float64 square root rounded to float32 is always correctly rounded)."""
+    # |grad|^2 in 8 partial sums (q = l mod 8, in order), added pairwise: a sequential sum of
+    # 898 squares waits on each addition (latency-bound)
+    P = flat.shape[0]
+    full = P - P % 8
+    n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0.0
+    for block in range(full // 8):
+        q = block * 8
+        g0, g1 = float(np.float32(grad[q])), float(np.float32(grad[q + 1]))
+        g2, g3 = float(np.float32(grad[q + 2])), float(np.float32(grad[q + 3]))
+        g4, g5 = float(np.float32(grad[q + 4])), float(np.float32(grad[q + 5]))
+        g6, g7 = float(np.float32(grad[q + 6])), float(np.float32(grad[q + 7]))
+        n0 += g0 * g0
+        n1 += g1 * g1
+        n2 += g2 * g2
+        n3 += g3 * g3
+        n4 += g4 * g4
+        n5 += g5 * g5
+        n6 += g6 * g6
+        n7 += g7 * g7
+    tail = 0.0
+    for q in range(full, P):
+        g = float(np.float32(grad[q]))
+        tail += g * g
+    norm = (((n0 + n1) + (n2 + n3)) + ((n4 + n5) + (n6 + n7))) + tail
     for q in range(flat.shape[0]):
         g = np.float32(grad[q])
         m[q] = m[q] + one_minus_b1 * (g - m[q])
         v[q] = v[q] * b2 + one_minus_b2 * g * g
-        denom = np.float32(math.sqrt(v[q])) / sqrt_bc2 + eps
+        denom = np.sqrt(v[q]) / sqrt_bc2 + eps  # float32 sqrt: 8 to a vector register
         flat[q] = flat[q] + m[q] * step_size / denom
     return math.sqrt(norm)
 
@@ -329,13 +453,16 @@ adam = jit(_adam, error_model="numpy")
 
 @jit
 def learn(flat, m, v, grad, W1, act, obs, actions, drop, use_drop, z, h, logits, lengths,
-          returns, baseline, gamma, ema_prev, ema_weight, normalize, t, lr):
+          returns, baseline, gamma, ema_prev, ema_weight, normalize, t, lr, work):
     """One update: :func:`advantages`, :func:`gradient`, then Adam's step ``t`` (a float) with
-    torch.optim.Adam's defaults and the scalars it forms at that step (as StackedAdam).
-    Returns (loss, grad norm, mean entropy, the new EMA state)."""
-    adv, ema_next = advantages(lengths, returns, baseline, gamma, ema_prev, ema_weight, normalize)
-    loss, entropy = gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv,
-                             grad)
+    torch.optim.Adam's defaults and the scalars it forms at that step (as StackedAdam), in the
+    scratch arrays ``work`` (:func:`workspace`). Returns (loss, grad norm, mean entropy, the
+    new EMA state)."""
+    adv = work[7]
+    ema_next = advantages_into(adv, lengths, returns, baseline, gamma, ema_prev, ema_weight,
+                               normalize)
+    loss, entropy = gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths,
+                                  adv, grad, work)
     b1, b2 = 0.9, 0.999
     sqrt_bc2 = np.float32(math.sqrt(1 - math.pow(b2, t)))
     step_size = np.float32(-lr / (1 - math.pow(b1, t)))

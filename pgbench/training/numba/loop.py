@@ -43,7 +43,7 @@ RUNNING, EMA = 0, 1
 def train_rounds(net, kernels, mt, seeds, reset_low, reset_width, u, state, steps, alive,
                  buffers, lengths, terminated, truncated, phys, euler, T, ilog, flog, ring,
                  returns, baseline, gamma, ema_weight, normalize, lr, rules, stop_when_solved,
-                 total_steps, ep_int, ep_float, up_float, max_updates):
+                 total_steps, ep_int, ep_float, up_float, max_updates, work):
     """Play rounds from the run's state until it stops, ``max_updates`` updates are made, or
     fewer than ``n`` reset seeds are left in ``seeds``; returns (rounds played, seeds used).
 
@@ -52,7 +52,8 @@ def train_rounds(net, kernels, mt, seeds, reset_low, reset_width, u, state, step
     ``rules``: (has threshold, threshold, window * threshold, running-reward weight, 1 - that
     weight, window, grace episodes). Row ``r`` of ``ep_int`` (update, episode, env_steps,
     length, terminated, truncated) and ``ep_float`` (return, running reward) is the call's
-    ``r``-th episode; of ``up_float`` (loss, grad norm, entropy) its ``r``-th update."""
+    ``r``-th episode; of ``up_float`` (loss, grad norm, entropy) its ``r``-th update.
+    ``work``: the update's scratch arrays (:func:`pgbench.training.numba.kernels.workspace`)."""
     flat, W0, b0, W1, b1, m, v, grad = net
     act, use_drop, keep, scale, U = kernels
     obs, actions, drop, z, h, logits = buffers
@@ -102,7 +103,7 @@ def train_rounds(net, kernels, mt, seeds, reset_low, reset_width, u, state, step
         loss, norm, entropy, flog[EMA] = learn(
             flat, m, v, grad, W1, act, obs, actions, drop, use_drop, z, h, logits, lengths,
             returns, baseline, gamma, flog[EMA], ema_weight, normalize,
-            float(ilog[UPDATES] + 1), lr)
+            float(ilog[UPDATES] + 1), lr, work)
         up_float[rounds, 0], up_float[rounds, 1], up_float[rounds, 2] = loss, norm, entropy
         ilog[UPDATES] += 1
         rounds += 1

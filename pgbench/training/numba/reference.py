@@ -50,7 +50,7 @@ class EpisodeRun(NumbaRun):
             self.flat, self.m, self.v, self.grad, self.W1, self.act, self.obs, self.actions,
             self.drop, self.use_drop, self.z, self.h, self.logits, self.lengths, self.returns,
             self.baseline, cfg.gamma, log.ema_state, cfg.ema_weight, cfg.normalize_advantages,
-            float(log.updates + 1), cfg.lr)
+            float(log.updates + 1), cfg.lr, self.work)
         log.update_rows.append((log.updates, log.env_steps, self.n, loss, norm, entropy,
                                 math.nan, time.perf_counter() - self.t0))
         log.updates += 1
