@@ -86,7 +86,17 @@ def main() -> None:
     parser.add_argument("--collapsed-steps", type=int, default=100_000)
     parser.add_argument("--textbook-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--arms", default=",".join(str(i) for i in range(len(ARMS))),
+                        help="which of the slides arms, by index in slides_arms.ARMS (default "
+                        "all; 0 is vanilla without dropout)")
     args = parser.parse_args()
+    arms = [int(a) for a in args.arms.split(",")]
+
+    def configs(steps, engine):
+        """The chosen arms' configs (slides_configs lists them arm by arm, seed by seed)."""
+        every = slides_configs(args.seeds, steps, engine=engine)
+        return [c for k, c in enumerate(every) if k // args.seeds in arms]
+
     torch.set_num_threads(1)
     for driver in DRIVERS.values():  # load the kernels (and the checks) before timing
         driver(slides_configs(1, 1000, engine="numba")[1]).run()
@@ -99,12 +109,14 @@ def main() -> None:
                 early[engine].append(textbook(args.textbook_steps))
                 continue
             eng = "numba" if engine in DRIVERS else "torch"
-            early[engine].append(train(engine, slides_configs(args.seeds, args.steps,
-                                                              engine=eng)))
+            early[engine].append(train(engine, configs(args.steps, eng)))
             if engine in DRIVERS and args.collapsed_steps:
-                collapsed[engine].append(train(engine, slides_configs(
-                    args.seeds, args.collapsed_steps, engine="numba"), collapse=True))
-    print(f"# {cpu_model()}, torch {torch.__version__}, {len(ARMS)} arms x {args.seeds} seeds "
+                collapsed[engine].append(train(engine, configs(args.collapsed_steps, "numba"),
+                                               collapse=True))
+    names = ", ".join(f"{ARMS[a][0]} dropout {ARMS[a][1]['dropout']}"
+                      + (f" {ARMS[a][1]['baseline']}" if "baseline" in ARMS[a][1] else "")
+                      for a in arms)
+    print(f"# {cpu_model()}, torch {torch.__version__}, {len(arms)} arms ({names}) x {args.seeds} seeds "
           f"x {args.steps} steps (collapsed: {args.collapsed_steps}), textbook 1 seed x "
           f"{args.textbook_steps} steps, {args.repeats} repeats, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
