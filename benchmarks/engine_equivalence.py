@@ -5,6 +5,7 @@ run. Run it in each tree (``PYTHONPATH=TREE``), then compare::
 
     python benchmarks/engine_equivalence.py rtg_baseline '{"baseline": "whiten"}' 100 300 > A.json
     python benchmarks/engine_equivalence.py --compare A.json B.json
+    python benchmarks/engine_equivalence.py --coverage A.json B.json   # (pooled, see coverage)
 
 Slides settings (CartPole-v1, one episode per update, lr 0.01, 4-128-2, gamma 1 unless set,
 3M-step budget, stop when solved); a run that never solves counts as 3.1M steps.
@@ -48,9 +49,35 @@ def compare(a_path: str, b_path: str) -> None:
           f"{stats.mannwhitneyu(a, b).pvalue:.3f}")
 
 
+def coverage(paths, seeds: int = 30, draws: int = 2000) -> None:
+    """How often the Kaplan-Meier median's 95% interval (pgbench.stats.survival.km_median) from
+    ``seeds`` runs drawn without replacement covers the median of all the pooled runs."""
+    import numpy as np
+
+    from pgbench.stats.survival import km_median
+
+    pooled = []
+    for path in paths:
+        with open(path) as fh:
+            pooled += json.load(fh)
+    times = np.array([x if x is not None else BUDGET for x in pooled], float)
+    censored = np.array([x is None for x in pooled])
+    truth = km_median(times, censored).median
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(draws):
+        pick = rng.choice(len(times), seeds, replace=False)
+        m = km_median(times[pick], censored[pick])
+        hits += m.low <= truth <= m.high
+    print(f"{len(times)} runs, median {truth:,.0f}: the interval from {seeds} seeds covers it in "
+          f"{hits / draws:.1%} of {draws} draws")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--compare":
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "--coverage":
+        coverage(sys.argv[2:])
     else:
         print(json.dumps(steps_to_solve(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]),
                                         int(sys.argv[4]))))
