@@ -38,6 +38,7 @@ from slides_arms import slides_configs
 
 from pgbench.training.numba import kernels as K
 from pgbench.training.numba import streams as S
+from pgbench.training.numba import update as UP
 from pgbench.training.numba.engine import NumbaRun
 from pgbench.training.rollout import FIRST_NOISE_CHUNK
 
@@ -82,7 +83,7 @@ def record(cfg, steps, collapse):
             keep[k].append(getattr(run, k)[0, :L].copy())
         keep["drop"].append(run.drop[0, :L].copy() if run.use_drop else run.drop[0, :1].copy())
         keep["length"].append(L)
-        K.learn(run.flat, run.m, run.v, run.grad, run.W1, run.act, run.obs, run.actions,
+        UP.learn(run.flat, run.m, run.v, run.grad, run.W1, run.act, run.obs, run.actions,
                 run.drop, run.use_drop, run.z, run.h, run.logits, run.lengths, run.returns,
                 run.baseline, run.cfg.gamma, np.nan, run.cfg.ema_weight,
                 run.cfg.normalize_advantages, float(upd + 1), run.cfg.lr, run.work)
@@ -106,13 +107,14 @@ def time_mask(u, ustart, start, U, keep, scale, row):
 
 
 
-def harnesses(K, S):
-    """The phase timers, compiled against the kernels ``K`` and streams ``S`` (this tree's,
-    or another checkout's, loaded by :func:`load_version`); returns them by name."""
+def harnesses(K, S, U):
+    """The phase timers, compiled against the kernels ``K``, streams ``S`` and update kernels
+    ``U`` (this tree's, or another checkout's, loaded by :func:`load_version`); returns them by
+    name."""
     reset_state, mt_uniform_float32, rollout = S.reset_state, S.mt_uniform_float32, K.rollout
     hidden_layer, logits_of, softmax, cartpole_step = (K.hidden_layer, K.logits_of, K.softmax,
                                                        K.cartpole_step)
-    advantages, gradient, adam = K.advantages, K.gradient, K.adam
+    advantages, gradient, adam = U.advantages, U.gradient, U.adam
 
     @jit
     def time_reset(seeds, out):
@@ -227,14 +229,23 @@ def load_version(root):
     """This tree's kernels and streams, or those of the checkout at ``root`` (as modules of
     their own, so both versions are timed in one process)."""
     if root is None:
-        return harnesses(K, S)
-    mods = []
-    for name in ("kernels", "streams"):
-        spec = importlib.util.spec_from_file_location(
-            f"other_{name}", Path(root) / "pgbench" / "training" / "numba" / f"{name}.py")
-        mods.append(importlib.util.module_from_spec(spec))
-        spec.loader.exec_module(mods[-1])
-    return harnesses(*mods)
+        return harnesses(K, S, UP)
+    here = Path(root) / "pgbench" / "training" / "numba"
+    mods = {}
+    for name in ("kernels", "streams", "update"):  # (older checkouts: the update in kernels.py)
+        if not (here / f"{name}.py").exists():
+            mods[name] = mods["kernels"]
+            continue
+        spec = importlib.util.spec_from_file_location(f"other_{name}", here / f"{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        # the other checkout's update imports from its own kernels, not this tree's
+        saved = sys.modules.get("pgbench.training.numba.kernels")
+        sys.modules["pgbench.training.numba.kernels"] = mods["kernels"]
+        try:
+            spec.loader.exec_module(mods[name])
+        finally:
+            sys.modules["pgbench.training.numba.kernels"] = saved
+    return harnesses(mods["kernels"], mods["streams"], mods["update"])
 
 
 def cpu(name, versions, *args, repeats=5, shapes=None):

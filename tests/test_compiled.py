@@ -14,7 +14,7 @@ from pgbench.rl.config import ENGINES, make_config
 from pgbench.rl.policies import PolicySpec, init_policy, log_prob_and_entropy
 from pgbench.runs.store import is_complete
 from pgbench.training.group import GroupTrainer
-from pgbench.training.numba import engine, kernels
+from pgbench.training.numba import engine, kernels, update
 from pgbench.training.rollout import Batch
 from pgbench.training.runner import RunRequest, train_runs
 from pgbench.training.update import advantages, policy_loss
@@ -40,7 +40,7 @@ def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
                               "normalize_advantages": normalize, "gamma": 0.9})
     for previous in (float("nan"), 3.5):  # the EMA baseline's state: none yet, then some
         want, _, want_state = advantages(cfg, batch, None, None, np.array([previous]))
-        got, got_state = kernels.advantages(lengths, engines.NUMBA_RETURNS.index(returns),
+        got, got_state = update.advantages(lengths, engines.NUMBA_RETURNS.index(returns),
                                              engines.NUMBA_BASELINES.index(baseline), 0.9, previous,
                                              cfg.ema_weight, normalize)
         np.testing.assert_allclose(got, want[0, :, :got.shape[1]], rtol=1e-12, atol=1e-12)
@@ -50,9 +50,9 @@ def test_advantages_match_the_numpy_estimators(returns, baseline, normalize):
 
 def test_rtg_by_hand():
     # three steps of reward 1, gamma 0.5: reward-to-go 1.75, 1.5, 1; the total return 1.75
-    adv, _ = kernels.advantages(np.array([3]), 1, 0, 0.5, float("nan"), 0.05, False)
+    adv, _ = update.advantages(np.array([3]), 1, 0, 0.5, float("nan"), 0.05, False)
     np.testing.assert_array_equal(adv, [[1.75, 1.5, 1.0]])
-    adv, _ = kernels.advantages(np.array([3]), 0, 0, 0.5, float("nan"), 0.05, False)
+    adv, _ = update.advantages(np.array([3]), 0, 0, 0.5, float("nan"), 0.05, False)
     np.testing.assert_array_equal(adv, [[1.75, 1.75, 1.75]])
 
 
@@ -94,7 +94,7 @@ def test_gradient_matches_autograd(activation, dropout):
             kernels.hidden_layer(W0, b0, obs, act, drop, dropout > 0, z, h, i, t)
             kernels.logits_of(W1, b1, h, logits, i, t)
     grad = np.zeros(len(p))
-    got_loss, got_entropy = kernels.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
+    got_loss, got_entropy = update.gradient(W1, act, obs, actions, drop, dropout > 0, z, h,
                                               logits, lengths, adv, grad)
     np.testing.assert_allclose(grad, want.numpy(), rtol=1e-4, atol=1e-6)
     assert got_loss == pytest.approx(float(loss.detach()), rel=1e-5)
@@ -111,7 +111,7 @@ def test_adam_is_torch_adam():
         g = rng.normal(size=50)
         ref.grad = torch.from_numpy(g.astype(np.float32))
         opt.step()
-        kernels.adam(mine, m, v, g, np.float32(0.1), np.float32(0.999), np.float32(0.001),
+        update.adam(mine, m, v, g, np.float32(0.1), np.float32(0.999), np.float32(0.001),
                       np.float32(np.sqrt(1 - 0.999**t)), np.float32(-0.01 / (1 - 0.9**t)),
                       np.float32(1e-8))
     np.testing.assert_allclose(mine, ref.detach().numpy(), rtol=1e-6, atol=1e-8)

@@ -8,7 +8,7 @@ import pytest
 
 from pgbench.rl import engines
 from pgbench.rl.config import TrainConfig, make_config
-from pgbench.training.numba import kernels
+from pgbench.training.numba import update
 from pgbench.training.rollout import Batch
 from pgbench.training.update import advantages
 
@@ -55,6 +55,6 @@ def test_the_undiscounted_total_return_on_both_engines():
     cfg = make_config("vanilla", {"gamma": 1.0, "episodes_per_update": 1})
     want, _, _ = advantages(cfg, batch, None, None, np.array([np.nan]))
     np.testing.assert_array_equal(want[0, 0], [4.0, 4.0, 4.0, 4.0])
-    got, _ = kernels.advantages(np.array([4]), engines.NUMBA_RETURNS.index("total"),
+    got, _ = update.advantages(np.array([4]), engines.NUMBA_RETURNS.index("total"),
                                  engines.NUMBA_BASELINES.index("none"), 1.0, float("nan"), 0.05, False)
     np.testing.assert_array_equal(got[0, :4], [4.0, 4.0, 4.0, 4.0])

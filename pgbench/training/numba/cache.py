@@ -22,7 +22,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 #: The files whose code the compiled loop holds.
 SOURCES = (_PACKAGE.parent.parent / "envs" / "cartpole.py", _PACKAGE / "kernels.py",
-           _PACKAGE / "streams.py", _PACKAGE / "loop.py")
+           _PACKAGE / "streams.py", _PACKAGE / "update.py", _PACKAGE / "loop.py")
 
 STAMP = "pgbench-engine-sources.sha256"
 

@@ -16,7 +16,8 @@ import torch
 
 from pgbench.core.errors import UserError
 from pgbench.rl.engines import NUMBA_ACTIVATIONS, NUMBA_BASELINES, NUMBA_RETURNS, check_supported
-from pgbench.training.numba.kernels import cartpole_step, workspace
+from pgbench.training.numba.kernels import cartpole_step
+from pgbench.training.numba.update import workspace
 
 # CartPole's constants, in the order the kernels read them
 PHYSICS = ("gravity", "masspole", "total_mass", "length", "polemass_length", "force_mag", "tau",

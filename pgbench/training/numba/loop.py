@@ -18,8 +18,9 @@ the engine's whole cache on all of their sources, and deletes it when one change
 
 from __future__ import annotations
 
-from pgbench.training.numba.kernels import learn, rollout
+from pgbench.training.numba.kernels import rollout
 from pgbench.training.numba.streams import jit, mt_uniform_float32, reset_state
+from pgbench.training.numba.update import learn
 from pgbench.training.rollout import FIRST_NOISE_CHUNK
 
 # ilog: the run's integer state, shared between calls
@@ -53,7 +54,7 @@ def train_rounds(net, kernels, mt, seeds, reset_low, reset_width, u, state, step
     weight, window, grace episodes). Row ``r`` of ``ep_int`` (update, episode, env_steps,
     length, terminated, truncated) and ``ep_float`` (return, running reward) is the call's
     ``r``-th episode; of ``up_float`` (loss, grad norm, entropy) its ``r``-th update.
-    ``work``: the update's scratch arrays (:func:`pgbench.training.numba.kernels.workspace`)."""
+    ``work``: the update's scratch arrays (:func:`pgbench.training.numba.update.workspace`)."""
     flat, W0, b0, W1, b1, m, v, grad = net
     act, use_drop, keep, scale, U = kernels
     obs, actions, drop, z, h, logits = buffers

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from pgbench.training.numba.engine import NumbaRun
-from pgbench.training.numba.kernels import learn, rollout
+from pgbench.training.numba.kernels import rollout
+from pgbench.training.numba.update import learn
 from pgbench.training.rollout import noise_chunk_end
 
 
