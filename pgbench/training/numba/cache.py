@@ -20,9 +20,11 @@ from pgbench.core.io import write_text_atomic
 
 _PACKAGE = Path(__file__).resolve().parent
 
-#: The files whose code the compiled loop holds.
+#: The files whose code the compiled loop holds, and the package's ``__init__`` (it sets how Numba
+#: compiles them).
 SOURCES = (_PACKAGE.parent.parent / "envs" / "cartpole.py", _PACKAGE / "kernels.py",
-           _PACKAGE / "streams.py", _PACKAGE / "update.py", _PACKAGE / "loop.py")
+           _PACKAGE / "streams.py", _PACKAGE / "update.py", _PACKAGE / "loop.py",
+           _PACKAGE / "__init__.py")
 
 STAMP = "pgbench-engine-sources.sha256"
 

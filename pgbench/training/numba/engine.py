@@ -56,7 +56,7 @@ def check_cartpole(episodes: int = 64) -> None:
         mine = np.array([env.state], dtype=np.float64)
         for _ in range(500):
             a = int(rng.integers(2))
-            obs, _, term, _, _ = env.step(a)
+            _, _, term, _, _ = env.step(a)
             my_term = step(mine, 0, a, phys, euler)
             if not (np.array_equal(mine[0], env.state) and bool(my_term) == term):
                 raise UserError(
