@@ -124,3 +124,45 @@ def test_a_gradient_study_table_that_differs_is_listed():
     del ref["tables"]
     equal, lines = compare_digests(mine, ref)
     assert equal and lines[0].endswith(", gradient study not compared (the reference has none)")
+
+
+def _two_test_digest(single_run_verdict, with_test=True):
+    """A claim with two tests per setting ("typical" and "single run"), as slides-vanilla."""
+    d = digest([("a", 0, "c1", "x0")], [])
+    for test, verdict in (("typical", "inconclusive"), ("single run", single_run_verdict)):
+        row = {"claim_id": "slides-vanilla", "suite": "s", "env": "E", "setting": "default",
+               "verdict": verdict, "estimate": 1.0}
+        d["claims"].append({**row, "test": test} if with_test else row)
+    return d
+
+
+def test_each_test_of_a_claim_is_compared():
+    """A claim's tests share its id, suite, env and setting: a change in any one of them is a
+    verdict that differs (the key once left the test out, and the last test hid the others)."""
+    equal, lines = compare_digests(_two_test_digest("plausible"), _two_test_digest("implausible"))
+    assert not equal
+    assert lines == [
+        ("your run differs from the committed report: 1 of 1 runs byte-identical, 1 of 2 "
+         "verdicts differ"),
+        "  claim slides-vanilla [E] (single run): implausible in the reference, plausible in yours"]
+    mine, ref = _two_test_digest("plausible"), _two_test_digest("plausible")
+    mine["claims"][0]["verdict"] = "reproduced"  # the first test only
+    assert compare_digests(mine, ref)[1][-1] == (
+        "  claim slides-vanilla [E] (typical): inconclusive in the reference, reproduced in yours")
+
+
+def test_a_digest_from_before_per_test_rows_is_compared_and_named():
+    """Such a digest kept one of a claim's tests, which one unknown: only claims with one test are
+    compared, and the output says so."""
+    old = _two_test_digest("plausible", with_test=False)
+    old["claims"].append({"claim_id": "speedup", "suite": "s", "env": "E", "setting": "default",
+                          "verdict": "reproduced", "estimate": 1.0})
+    mine = _two_test_digest("implausible")
+    mine["claims"].append({**old["claims"][-1], "test": "main", "verdict": "inconclusive"})
+    equal, lines = compare_digests(mine, old)
+    assert not equal
+    assert lines[1:] == [
+        ("  note: the reference's digest predates per-test claim rows: the 1 claim settings with "
+         "several tests are not compared (regenerate it with `pgbench report SUMMARY --out DIR "
+         "--force`)"),
+        "  claim speedup [E]: reproduced in the reference, inconclusive in yours"]
