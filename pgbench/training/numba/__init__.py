@@ -41,5 +41,3 @@ numba.config.SLP_VECTORIZE = True
 
 # before any kernel is compiled or loaded: a cache built from other sources is deleted
 clear_if_stale()
-
-

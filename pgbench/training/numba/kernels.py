@@ -89,63 +89,49 @@ LOGIT_LANES = 8
 
 @functools.partial(jit, inline="always")
 def logits_of(W1, b1, h, out, i, t):
-    """``out[i, t] = h[i, t] @ W1 + b1``, float32. Each output's sum over the hidden units is split into
-    :data:`LOGIT_LANES` partial sums: for the ``H - H % 8`` units in whole blocks of 8, sum ``l``
-    adds ``h[i, t, j] W1[j, a]`` over the units ``j = l (mod 8)`` in order, from 0; the units past
-    the last whole block are summed in order on their own (``tail``); then
+    """``out[i, t] = h[i, t] @ W1 + b1`` for CartPole's two actions (the only env the engine
+    runs: pgbench.rl.engines.check_supported), float32. Each output's sum over the hidden units
+    is split into :data:`LOGIT_LANES` partial sums: for the ``H - H % 8`` units in whole blocks
+    of 8, sum ``l`` adds ``h[i, t, j] W1[j, a]`` over the units ``j = l (mod 8)`` in order, from
+    0; the units past the last whole block are summed in order on their own (``tail``); then
     ``out[i, t, a] = ((((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail) + b1[a]``.
     One sequential 128-term sum waits on each addition before the next (latency-bound); eight
     independent ones fill a vector register. The order is fixed here, so every machine rounds
     alike (Numba never reassociates without fast-math)."""
-    H, A = h.shape[2], b1.shape[0]
+    H = h.shape[2]
+    if b1.shape[0] != 2:
+        raise ValueError("engine=numba: the policy has 2 outputs (CartPole's actions)")
     full = H - H % LOGIT_LANES
     zero = np.float32(0.0)
-    if A == 2:  # CartPole's two logits advance together: 16 independent partial sums
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
-        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
-        for block in range(full // LOGIT_LANES):  # (j from a range of step 1: no index checks)
-            j = block * LOGIT_LANES
-            h0, h1, h2, h3 = h[i, t, j], h[i, t, j + 1], h[i, t, j + 2], h[i, t, j + 3]
-            h4, h5, h6, h7 = h[i, t, j + 4], h[i, t, j + 5], h[i, t, j + 6], h[i, t, j + 7]
-            a0 += h0 * W1[j, 0]
-            a1 += h1 * W1[j + 1, 0]
-            a2 += h2 * W1[j + 2, 0]
-            a3 += h3 * W1[j + 3, 0]
-            a4 += h4 * W1[j + 4, 0]
-            a5 += h5 * W1[j + 5, 0]
-            a6 += h6 * W1[j + 6, 0]
-            a7 += h7 * W1[j + 7, 0]
-            c0 += h0 * W1[j, 1]
-            c1 += h1 * W1[j + 1, 1]
-            c2 += h2 * W1[j + 2, 1]
-            c3 += h3 * W1[j + 3, 1]
-            c4 += h4 * W1[j + 4, 1]
-            c5 += h5 * W1[j + 5, 1]
-            c6 += h6 * W1[j + 6, 1]
-            c7 += h7 * W1[j + 7, 1]
-        tail0, tail1 = zero, zero
-        for j in range(full, H):
-            tail0 += h[i, t, j] * W1[j, 0]
-            tail1 += h[i, t, j] * W1[j, 1]
-        out[i, t, 0] = ((((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + tail0) + b1[0]
-        out[i, t, 1] = ((((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))) + tail1) + b1[1]
-        return
-    for a in range(A):
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
-        for block in range(full // LOGIT_LANES):
-            j = block * LOGIT_LANES
-            a0 += h[i, t, j] * W1[j, a]
-            a1 += h[i, t, j + 1] * W1[j + 1, a]
-            a2 += h[i, t, j + 2] * W1[j + 2, a]
-            a3 += h[i, t, j + 3] * W1[j + 3, a]
-            a4 += h[i, t, j + 4] * W1[j + 4, a]
-            a5 += h[i, t, j + 5] * W1[j + 5, a]
-            a6 += h[i, t, j + 6] * W1[j + 6, a]
-            a7 += h[i, t, j + 7] * W1[j + 7, a]
-        tail = zero
-        for j in range(full, H):
-            tail += h[i, t, j] * W1[j, a]
-        out[i, t, a] = ((((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + tail) + b1[a]
+    # the two logits advance together: 16 independent partial sums
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
+    for block in range(full // LOGIT_LANES):  # (j from a range of step 1: no index checks)
+        j = block * LOGIT_LANES
+        h0, h1, h2, h3 = h[i, t, j], h[i, t, j + 1], h[i, t, j + 2], h[i, t, j + 3]
+        h4, h5, h6, h7 = h[i, t, j + 4], h[i, t, j + 5], h[i, t, j + 6], h[i, t, j + 7]
+        a0 += h0 * W1[j, 0]
+        a1 += h1 * W1[j + 1, 0]
+        a2 += h2 * W1[j + 2, 0]
+        a3 += h3 * W1[j + 3, 0]
+        a4 += h4 * W1[j + 4, 0]
+        a5 += h5 * W1[j + 5, 0]
+        a6 += h6 * W1[j + 6, 0]
+        a7 += h7 * W1[j + 7, 0]
+        c0 += h0 * W1[j, 1]
+        c1 += h1 * W1[j + 1, 1]
+        c2 += h2 * W1[j + 2, 1]
+        c3 += h3 * W1[j + 3, 1]
+        c4 += h4 * W1[j + 4, 1]
+        c5 += h5 * W1[j + 5, 1]
+        c6 += h6 * W1[j + 6, 1]
+        c7 += h7 * W1[j + 7, 1]
+    tail0, tail1 = zero, zero
+    for j in range(full, H):
+        tail0 += h[i, t, j] * W1[j, 0]
+        tail1 += h[i, t, j] * W1[j, 1]
+    out[i, t, 0] = ((((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))) + tail0) + b1[0]
+    out[i, t, 1] = ((((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))) + tail1) + b1[1]
 
 
 @functools.partial(jit, inline="always")

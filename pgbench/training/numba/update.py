@@ -82,11 +82,11 @@ def advantages_into(adv, lengths, returns, baseline, gamma, ema_prev, ema_weight
 @jit
 def workspace(n, T, D, H, A):
     """The scratch arrays of one update (:func:`learn`), made once per run: (the per-unit
-    sums ``G``, W1 by output, the softmax, dlogit in float64 and float32, dz, a mask of ones,
-    the advantages)."""
+    sums ``G``, W1 by output, the softmax, dlogit in float64 and float32, a mask of ones, the
+    advantages)."""
     return (np.zeros((D + 1 + A, H), np.float32), np.empty((A, H), np.float32),
             np.empty(A, np.float32), np.empty(A), np.empty(A, np.float32),
-            np.empty(H, np.float32), np.ones((1, 1, H), np.float32), np.zeros((n, max(T, 1))))
+            np.ones((1, 1, H), np.float32), np.zeros((n, max(T, 1))))
 
 
 @jit
@@ -101,14 +101,17 @@ def gradient(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, 
 def gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, adv, grad, work):
     """The gradient of ``-(1/N) sum_i sum_t A_it log pi(a_it|s_it)`` into ``grad`` (the flat
     layout W0, b0, W1, b1), from the activations the rollout kept; returns (loss, mean entropy
-    per step). As torch computes it, the network's terms are float32: each step's ``dlogit``
+    per step), for CartPole's policy (4 inputs, 2 actions: the only env the engine runs). As
+    torch computes it, the network's terms are float32: each step's ``dlogit``
     (from float64 weights ``A_it / N``) is rounded to float32, and every per-unit sum over the
     steps is a float32 sum in step order, from 0 (kept by unit in one local array ``G``: W0's
     rows, b0, then W1 by output, so every loop over hidden units reads and writes contiguous
     rows of one array, 8 units to a vector register); the loss, the entropy and b1's gradient
     are float64 sums. ``grad`` is float64 (Adam rounds it to float32 again: exact)."""
     D, H, A = obs.shape[2], W1.shape[0], W1.shape[1]
-    G, W1t, p, dlogit, d32, dz, ones, _ = work  # (see workspace)
+    if D != 4 or A != 2:
+        raise ValueError("engine=numba: the policy maps CartPole's 4 observations to 2 actions")
+    G, W1t, p, dlogit, d32, ones, _ = work  # (see workspace)
     grad[:] = 0.0
     G[:] = 0.0
     for j in range(H):  # W1 by output: contiguous over units
@@ -140,61 +143,38 @@ def gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths, 
             n_steps += 1
             for a in range(A):
                 gb1[a] += dlogit[a]
-            if A == 2 and D == 4:  # CartPole: every per-unit term in one pass over the units
-                # (indexed in place: a view per step would count references each time)
-                d0, d1 = d32[0], d32[1]
-                x0, x1, x2, x3 = obs[i, t, 0], obs[i, t, 1], obs[i, t, 2], obs[i, t, 3]
-                # the mask, or a row of ones (x * 1 == x: no branch in the loops)
-                masks, di, dt = (drop, i, t) if use_drop else (ones, 0, 0)
-                if act == 0:  # relu (a loop of its own: tanh would be evaluated in it)
-                    for j in range(H):
-                        hj = h[i, t, j]
-                        G[5, j] += hj * d0
-                        G[6, j] += hj * d1
-                        # dz = (W1 @ dlogit) * drop * act'(z)
-                        back = (W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
-                        back = back if z[i, t, j] > zero else zero
-                        G[0, j] += x0 * back
-                        G[1, j] += x1 * back
-                        G[2, j] += x2 * back
-                        G[3, j] += x3 * back
-                        G[4, j] += back
-                else:
-                    for j in range(H):
-                        hj = h[i, t, j]
-                        G[5, j] += hj * d0
-                        G[6, j] += hj * d1
-                        y = np.float32(math.tanh(z[i, t, j]))
-                        back = ((W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
-                                * (np.float32(1.0) - y * y))
-                        G[0, j] += x0 * back
-                        G[1, j] += x1 * back
-                        G[2, j] += x2 * back
-                        G[3, j] += x3 * back
-                        G[4, j] += back
-                continue
-            # any other shape: the same terms, pass by pass
-            for a in range(A):
-                da = d32[a]
+            # every per-unit term in one pass over the units, indexed in place (a view per
+            # step would count references each time)
+            d0, d1 = d32[0], d32[1]
+            x0, x1, x2, x3 = obs[i, t, 0], obs[i, t, 1], obs[i, t, 2], obs[i, t, 3]
+            # the mask, or a row of ones (x * 1 == x: no branch in the loops)
+            masks, di, dt = (drop, i, t) if use_drop else (ones, 0, 0)
+            if act == 0:  # relu (a loop of its own: tanh would be evaluated in it)
                 for j in range(H):
-                    G[D + 1 + a, j] += h[i, t, j] * da
-                    dz[j] = W1t[a, j] * da if a == 0 else dz[j] + W1t[a, j] * da
-            if use_drop:
-                for j in range(H):
-                    dz[j] *= drop[i, t, j]
-            if act == 0:
-                for j in range(H):
-                    dz[j] = dz[j] if z[i, t, j] > zero else zero
+                    hj = h[i, t, j]
+                    G[5, j] += hj * d0
+                    G[6, j] += hj * d1
+                    # dz = (W1 @ dlogit) * drop * act'(z)
+                    back = (W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
+                    back = back if z[i, t, j] > zero else zero
+                    G[0, j] += x0 * back
+                    G[1, j] += x1 * back
+                    G[2, j] += x2 * back
+                    G[3, j] += x3 * back
+                    G[4, j] += back
             else:
                 for j in range(H):
+                    hj = h[i, t, j]
+                    G[5, j] += hj * d0
+                    G[6, j] += hj * d1
                     y = np.float32(math.tanh(z[i, t, j]))
-                    dz[j] = dz[j] * (np.float32(1.0) - y * y)
-            for k in range(D):
-                xk = obs[i, t, k]
-                for j in range(H):
-                    G[k, j] += xk * dz[j]
-            for j in range(H):
-                G[D, j] += dz[j]
+                    back = ((W1t[0, j] * d0 + W1t[1, j] * d1) * masks[di, dt, j]
+                            * (np.float32(1.0) - y * y))
+                    G[0, j] += x0 * back
+                    G[1, j] += x1 * back
+                    G[2, j] += x2 * back
+                    G[3, j] += x3 * back
+                    G[4, j] += back
     gW0, gb0 = grad[:D * H].reshape(D, H), grad[D * H:D * H + H]
     gW1 = grad[D * H + H:D * H + H + H * A].reshape(H, A)
     for j in range(H):
@@ -257,7 +237,7 @@ def learn(flat, m, v, grad, W1, act, obs, actions, drop, use_drop, z, h, logits,
     torch.optim.Adam's defaults and the scalars it forms at that step (as StackedAdam), in the
     scratch arrays ``work`` (:func:`workspace`). Returns (loss, grad norm, mean entropy, the
     new EMA state)."""
-    adv = work[7]
+    adv = work[6]
     ema_next = advantages_into(adv, lengths, returns, baseline, gamma, ema_prev, ema_weight,
                                normalize)
     loss, entropy = gradient_into(W1, act, obs, actions, drop, use_drop, z, h, logits, lengths,
