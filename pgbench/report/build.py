@@ -168,10 +168,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              f"Reproduce section (default: {DEFAULT_CONFIG}; the workflow passes it)")
 
 
+def _shown(path: str | os.PathLike) -> str:
+    """``path`` as the report's Reproduce section shows it: relative to the working directory
+    when it lies inside it (an absolute path names one machine's folders), else as given.
+
+    >>> _shown(os.path.join(os.getcwd(), "results", "summary")), _shown("/elsewhere/summary")
+    ('results/summary', '/elsewhere/summary')
+    """
+    absolute = os.path.abspath(path)
+    inside = os.path.commonpath([absolute, os.getcwd()]) == os.getcwd()
+    return os.path.relpath(absolute) if inside else str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.n_boot < 100:
         raise UserError(f"--n-boot {args.n_boot} is too small for a 95% interval; use at least 100")
-    argv = ["pgbench", "report", str(args.summary_dir), "--out", str(args.out)]
+    argv = ["pgbench", "report", _shown(args.summary_dir), "--out", _shown(args.out)]
     if args.seed != 0:
         argv += ["--seed", str(args.seed)]
     if args.n_boot != 2000:
