@@ -598,3 +598,14 @@ def test_reproduce_command_names_a_config_other_than_the_default():
             == "snakemake --cores 8 --configfile config/validate.yaml")
     assert (reproduce_command("my configs/a.yaml")
             == "snakemake --cores 8 --configfile 'my configs/a.yaml'")
+
+
+def test_step_budget_is_named_per_arm_when_the_arms_differ():
+    """Each method at its own published budget (config/qlearning.yaml): the section names both,
+    not a dash; one shared budget is one figure."""
+    from pgbench.report.sections import _budget_words
+
+    runs = pd.DataFrame({"arm": ["dqn", "dqn", "ppo", "a2c"], "budget_steps": [1e5, 1e5, 1e6, 1e5]})
+    assert _budget_words(runs) == "100k (a2c, dqn) · 1M (ppo)"
+    assert _budget_words(runs[runs["arm"] == "dqn"]) == "100k"
+    assert _budget_words(runs.assign(budget_steps=float("nan"))) == "—"

@@ -85,11 +85,28 @@ def _env_sections(summary: Summary, palettes: Mapping[str, Mapping[str, str]], f
         sections.append({
             "suite": suite, "env": env, "anchor": key,
             "threshold": fmt_num(threshold) if threshold is not None else DASH,
-            "budget": fmt_steps(budget) if budget is not None else DASH,
+            "budget": _budget_words(runs),
             "n_runs": str(len(runs)), "n_solved": str(n_solved_stop),
             "arms": _arm_table(runs, palette, rng, n_boot), "figures": figs,
         })
     return sections
+
+
+def _budget_words(runs) -> str:
+    """The env-step budget of a (suite, env): one figure, or one per group of arms when the arms
+    differ (each method at its own published budget), e.g. ``100k (dqn) · 1.00M (ppo)``."""
+    if "budget_steps" not in runs or runs["budget_steps"].isna().all():
+        return DASH
+    per_arm = runs.dropna(subset=["budget_steps"]).groupby(runs["arm"].astype(str))["budget_steps"]
+    budgets = per_arm.unique()
+    if any(len(b) != 1 for b in budgets):
+        return DASH
+    arms_of: dict[float, list[str]] = {}
+    for arm, b in budgets.items():
+        arms_of.setdefault(float(b[0]), []).append(arm)
+    if len(arms_of) == 1:
+        return fmt_steps(next(iter(arms_of)))
+    return " · ".join(f"{fmt_steps(b)} ({', '.join(arms)})" for b, arms in sorted(arms_of.items()))
 
 
 def _gradstudy_section(summary: Summary, palette: Mapping[str, str],
