@@ -609,3 +609,14 @@ def test_step_budget_is_named_per_arm_when_the_arms_differ():
     assert _budget_words(runs) == "100k (a2c, dqn) · 1M (ppo)"
     assert _budget_words(runs[runs["arm"] == "dqn"]) == "100k"
     assert _budget_words(runs.assign(budget_steps=float("nan"))) == "—"
+
+
+def test_provenance_names_the_commits_when_runs_were_trained_at_several():
+    """A report gathered from runs of several sittings (config/full.yaml's restored runs) says
+    which commit trained how many runs; runs of one commit add no line."""
+    from pgbench.report.sections import _run_commits
+
+    runs = pd.DataFrame({"git_commit": ["a" * 40] * 3 + ["b" * 40] + [""]})
+    assert _run_commits(runs) == "aaaaaaaaaaaa (3 runs), bbbbbbbbbbbb (1 run), unknown (1 run)"
+    assert _run_commits(runs.iloc[:3]) == ""
+    assert _run_commits(pd.DataFrame({"seed": [0]})) == ""

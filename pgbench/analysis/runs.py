@@ -236,4 +236,5 @@ def run_row(run_dir: Path, info: dict, episodes: pd.DataFrame) -> dict:
         "episodes_sha256": hashlib.sha256(episodes_path.read_bytes()).hexdigest(),
         "packages": json.dumps(provenance.get("packages", {}), sort_keys=True),
         "platform": platform_fingerprint(provenance),
+        "git_commit": str(provenance.get("git_commit") or ""),
     }

@@ -34,7 +34,7 @@ RUNS_COLUMNS: dict[str, str] = {
     "gradient_steps": "float64", "gradient_steps_to_threshold": "float64",
     "gradient_steps_to_threshold_last100": "float64",
     "wall_s": "float64", "cpu_s": "float64", "run_dir": "str", "episodes_sha256": "str",
-    "packages": "str", "platform": "str",
+    "packages": "str", "platform": "str", "git_commit": "str",
 }
 
 CURVES_COLUMNS: dict[str, str] = {

@@ -254,6 +254,19 @@ _PROVENANCE_KEYS = (
 )
 
 
+def _run_commits(runs) -> str:
+    """The commits the runs were trained at, when they are not all one (a report can gather runs
+    trained in several sittings, e.g. config/full.yaml's restored runs): ``abc1234 (20 runs), ...``;
+    empty when every run names the same commit, or none does."""
+    if "git_commit" not in runs:
+        return ""
+    counts = runs["git_commit"].fillna("").astype(str).replace("", "unknown").value_counts()
+    if len(counts) < 2:
+        return ""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{commit[:12]} ({n} run{'' if n == 1 else 's'})" for commit, n in ordered)
+
+
 def _provenance_section(summary: Summary) -> dict[str, Any]:
     prov = dict(summary.provenance)
     items = []
@@ -276,6 +289,9 @@ def _provenance_section(summary: Summary) -> dict[str, Any]:
                       if isinstance(v, (dict, list)) else str(v)})
     package_rows = [{"name": str(k), "version": str(v)} for k, v in sorted(packages.items())] \
         if isinstance(packages, dict) else []
+    commits = _run_commits(summary.runs)
+    if commits:
+        items.append({"label": "runs trained at", "value": commits})
     package_sets = summary.runs["packages"].dropna().nunique() if "packages" in summary.runs else 0
     return {"items": items, "packages": package_rows,
             "config_hashes": sorted(map(str, hashes or [])),
