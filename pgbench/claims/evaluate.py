@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -131,9 +132,21 @@ def _judged(claim: Claim, env: str, setting: str, result: StatisticResult, confi
 
 
 def _statistic_words(claim: Claim) -> str:
+    """The statistic in words for a row that did not run: its docstring's first line, with each
+    ``name`` of a parameter replaced by the claim's value (``column`` -> final return).
+
+    >>> from types import SimpleNamespace as C
+    >>> _statistic_words(C(statistic="noninferiority_ratio", params={"column": "final_return"}))
+    'mean(a) / mean(b) - 1 of final return with a bootstrap CI (arms resampled independently)'
+    """
     spec = STATISTICS.get(claim.statistic)
     doc = (spec.function.__doc__ or "").strip().splitlines() if spec else []
-    return doc[0].rstrip(".") if doc else claim.statistic.replace("_", " ")
+    if not doc:
+        return claim.statistic.replace("_", " ")
+    values = {k: v for k, v in (spec.params or {}).items() if isinstance(v, str)}
+    values.update(claim.params or {})
+    return re.sub(r"``(\w+)``", lambda m: str(values.get(m.group(1), m.group(1))).replace("_", " "),
+                  doc[0].rstrip(".:"))
 
 
 def _call(claim: Claim, ctx: ClaimContext) -> list[StatisticResult] | str:
