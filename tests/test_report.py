@@ -620,3 +620,18 @@ def test_provenance_names_the_commits_when_runs_were_trained_at_several():
     assert _run_commits(runs) == "aaaaaaaaaaaa (3 runs), bbbbbbbbbbbb (1 run), unknown (1 run)"
     assert _run_commits(runs.iloc[:3]) == ""
     assert _run_commits(pd.DataFrame({"seed": [0]})) == ""
+
+
+def test_an_estimate_known_only_as_a_bound_is_shown_as_that_bound():
+    """A median past the budget makes the ratio 0 or inf as a number; the table shows the bound
+    the data give (claims.parquet's estimate_text) instead, and the number when there is none."""
+    from pgbench.core.contracts import CLAIMS_COLUMNS
+    from pgbench.report.tables import _verdict_rows
+
+    row = {c: ("" if t == "str" else 0) for c, t in CLAIMS_COLUMNS.items()}
+    row.update(claim_id="q-learning-samples", verdict="inconclusive", direction=">=", threshold=1.0,
+               estimate=0.0, ci_low=0.0, ci_high=1.39, confidence=0.95, n_seeds=10,
+               seeds_needed=float("nan"), estimate_text="< 1.29")
+    claims = pd.DataFrame([row, {**row, "estimate": 2.28, "estimate_text": ""}])
+    shown = [r["estimate"] for r in _verdict_rows(claims)]
+    assert shown == ["< 1.29", "2.28"]

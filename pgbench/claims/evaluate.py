@@ -96,6 +96,7 @@ def _row(claim: Claim, env: str, setting: str, *, verdict_: str, confidence: flo
         "env": env, "setting": setting,
         "statistic": r.statistic if r else statistic,
         "estimate": r.estimate if r else math.nan,
+        "estimate_text": r.estimate_text if r else "",
         "ci_low": r.ci_low if r else math.nan, "ci_high": r.ci_high if r else math.nan,
         "confidence": confidence, "threshold": claim.threshold, "direction": claim.direction,
         "verdict": verdict_, "n_seeds": r.n_seeds if r else 0, "seeds_needed": seeds_needed,

@@ -44,7 +44,8 @@ class StatisticResult:
     """What a statistic measured. ``statistic`` is plain words for the table; ``n_seeds`` the
     seeds per compared arm (the smallest arm); ``setting`` overrides the row's setting label;
     ``beyond_budget``: a median lies past the runs' length, so the estimate is only a bound and
-    more seeds cannot settle the verdict (only a larger step budget can)."""
+    more seeds cannot settle the verdict (only a larger step budget can); ``estimate_text`` is
+    then that bound as the report shows it (``> 3.75``), where the data give one."""
 
     estimate: float
     ci_low: float
@@ -54,6 +55,7 @@ class StatisticResult:
     detail: str = ""
     setting: str | None = None
     beyond_budget: bool = False
+    estimate_text: str = ""
 
 
 class NotRun(Exception):

@@ -125,7 +125,8 @@ def km_medianfold(ctx: ClaimContext) -> StatisticResult:
         estimate=fold(m.median, q), ci_low=fold_low, ci_high=max(lo, hi), n_seeds=m.n,
         statistic=f"fold difference of the KM median {measure} to solve from the quoted "
                   f"~{fmt(q)} (max(measured/quoted, quoted/measured))",
-        detail=detail, beyond_budget=not m.defined)
+        detail=detail, beyond_budget=not m.defined,
+        estimate_text="" if m.defined else _fold_bound(">", m.lower_bound, q))
 
 
 def _median_ratio(ctx: ClaimContext) -> survival.MedianRatio:
@@ -135,6 +136,42 @@ def _median_ratio(ctx: ClaimContext) -> survival.MedianRatio:
     return survival.median_ratio_ci(*_times(ctx.arms["a"], time_col, censored_col),
                                     *_times(ctx.arms["b"], time_col, censored_col), rng=ctx.rng,
                                     confidence=ctx.confidence, n_resamples=ctx.n_resamples)
+
+
+def _ratio_bound(ratio: survival.MedianRatio) -> tuple[str, float] | None:
+    """What the data say of the ratio of medians a / b when one median lies past its runs'
+    length: ``("<", x)`` when b's does (b's median > its longest run), ``(">", x)`` when a's
+    does; None when both are defined or both undefined.
+
+    >>> m = lambda med, bound: survival.MedianTime(med, med, med, bound, 0.95, 10, 0)
+    >>> r = survival.MedianRatio(0.0, 0.0, 1.4, 0.95, m(65e3, 65e3), m(math.inf, 50e3), 0.0, 1.0)
+    >>> _ratio_bound(r)
+    ('<', 1.3)
+    """
+    a, b = ratio.median_a, ratio.median_b
+    if a.defined and not b.defined:
+        return "<", a.median / b.lower_bound
+    if b.defined and not a.defined:
+        return ">", a.lower_bound / b.median
+    return None
+
+
+def _bound_text(op: str, value: float) -> str:
+    return f"{op} {fmt(value)}"
+
+
+def _fold_bound(op: str, value: float, quoted: float) -> str:
+    """The fold difference from ``quoted`` of a value known only as ``op value``: a lower bound
+    when the value lies beyond ``quoted`` on the bound's side, else nothing (it can be 1).
+
+    >>> _fold_bound(">", 3e6, 8e5), _fold_bound("<", 1e5, 5e5), _fold_bound(">", 1e5, 5e5)
+    ('> 3.75', '> 5', '')
+    """
+    if op == ">" and value >= quoted:
+        return _bound_text(">", value / quoted)
+    if op == "<" and 0 < value <= quoted:
+        return _bound_text(">", quoted / value)
+    return ""
 
 
 def _both_defined(ratio: survival.MedianRatio) -> bool:
@@ -160,11 +197,13 @@ def km_median_ratio(ctx: ClaimContext) -> StatisticResult:
               + f". Rule: {RULE_WORDS[ctx.params['rule']]}. Bootstrap resamples with an undefined "
                 f"median: {va} {ratio.undefined_a:.0%}, {vb} {ratio.undefined_b:.0%}."
               + ("" if _both_defined(ratio) else _BEYOND_BUDGET))
+    bound = _ratio_bound(ratio)
     return StatisticResult(
         estimate=ratio.estimate, ci_low=ratio.low, ci_high=ratio.high,
         n_seeds=min(len(a), len(b)),
         statistic=f"ratio of KM median {_words(ctx.params['measure'])} to solve, {va} / {vb}",
-        detail=detail, beyond_budget=not _both_defined(ratio))
+        detail=detail, beyond_budget=not _both_defined(ratio),
+        estimate_text=_bound_text(*bound) if bound else "")
 
 
 def _two_arm_values(ctx: ClaimContext) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +273,7 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
     a, b = ctx.arms["a"], ctx.arms["b"]
     ratio = _median_ratio(ctx)
     q = float(ctx.params["quoted_ratio"])
+    bound = _ratio_bound(ratio)
     low, high = fold_interval(ratio.low, ratio.high, q)
     va, vb = ctx.claim.compare["a"], ctx.claim.compare["b"]
     detail = (f"ratio of median {_words(ctx.params['measure'])} to solve {va} / {vb}: {fmt(ratio.estimate)} "
@@ -247,7 +287,8 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
         ci_low=low, ci_high=high, n_seeds=min(len(a), len(b)),
         statistic=f"fold difference of the speed-up (KM median {_words(ctx.params['measure'])}, "
                   f"{va} / {vb}) from the quoted ~{fmt(q)}x",
-        detail=detail, beyond_budget=not _both_defined(ratio))
+        detail=detail, beyond_budget=not _both_defined(ratio),
+        estimate_text=_fold_bound(*bound, q) if bound else "")
 
 
 @register_statistic("single_run_plausible", roles=("a",),

@@ -54,6 +54,7 @@ CLAIMS_COLUMNS: dict[str, str] = {
     "ci_high": "float64", "confidence": "float64", "threshold": "float64", "direction": "str",
     "verdict": "str", "n_seeds": "int64", "seeds_needed": "float64", "detail": "str",
     "test": "str", "quote_kind": "str", "tolerance": "str", "holds_for": "str",
+    "estimate_text": "str",
 }
 
 #: A claim's verdicts, in the order the report lists them.

@@ -63,7 +63,9 @@ def _verdict_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
         conf = f"{float(c['confidence']):.0%}" if _finite(c["confidence"]) else ""
         rows.append({
             "claim_id": str(c["claim_id"]), "quote": str(c["quote"]), "source": str(c["source"]),
-            "statistic": str(c["statistic"]), "estimate": fmt_num(c["estimate"]),
+            "statistic": str(c["statistic"]),
+            # a median past the budget: the bound the data give, not a bare 0 or inf
+            "estimate": _text(c.get("estimate_text")) or fmt_num(c["estimate"]),
             "ci": fmt_ci(c["ci_low"], c["ci_high"]), "confidence": conf,
             "target": f"{direction} {fmt_num(c['threshold'])}" if _number(c["threshold"]) else DASH,
             "verdict": str(c["verdict"]), "verdict_class": str(c["verdict"]).replace(" ", "-"),
