@@ -313,3 +313,8 @@ def test_specs_name_the_runs_to_aggregate_as_if_each_were_listed(tmp_path, capsy
     assert main(["aggregate", "--out", str(tmp_path / "y")]) == 2
     assert "no runs to aggregate" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_runs_table_records_the_commit_that_trained_each_run(tmp_path):
+    write_run_dir(tmp_path / "r" / "seed0", [10.0, 20.0])
+    assert aggregate_runs([tmp_path])["runs"].iloc[0]["git_commit"] == "0" * 40

@@ -635,3 +635,22 @@ def test_an_estimate_known_only_as_a_bound_is_shown_as_that_bound():
     claims = pd.DataFrame([row, {**row, "estimate": 2.28, "estimate_text": ""}])
     shown = [r["estimate"] for r in _verdict_rows(claims)]
     assert shown == ["< 1.29", "2.28"]
+
+
+def test_provenance_section_lists_the_commits_of_the_runs():
+    import types
+
+    from pgbench.report.sections import _provenance_section
+
+    runs = pd.DataFrame({"git_commit": ["a" * 40, "b" * 40]})
+    items = _provenance_section(types.SimpleNamespace(provenance={}, runs=runs))["items"]
+    assert {"label": "runs trained at", "value": "aaaaaaaaaaaa (1 run), bbbbbbbbbbbb (1 run)"} in items
+
+
+def test_reproduce_section_shows_paths_inside_the_working_directory_relative(tmp_path, monkeypatch):
+    make_summary(tmp_path / "summary", gradstudy=False, evil=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(tmp_path / "summary"), "--out", str(tmp_path / "out"),
+                 "--n-boot", "100"]) == 0
+    text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "pgbench report summary --out out" in text and str(tmp_path) not in text

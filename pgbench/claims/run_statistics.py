@@ -149,14 +149,23 @@ def _ratio_bound(ratio: survival.MedianRatio) -> tuple[str, float] | None:
     ('<', 1.3)
     """
     a, b = ratio.median_a, ratio.median_b
-    if a.defined and not b.defined:
+    if a.defined and not b.defined and b.lower_bound > 0:
         return "<", a.median / b.lower_bound
-    if b.defined and not a.defined:
+    if b.defined and not a.defined and b.median > 0:
         return ">", a.lower_bound / b.median
-    return None
+    return None  # (a time of 0 bounds nothing: the ratio is 0 or inf outright)
 
 
 def _bound_text(op: str, value: float) -> str:
+    """``op value`` rounded outward to three significant figures, so that the shown bound is
+    never tighter than the data's: ``< 1.2949`` reads ``< 1.3``, ``> 3.7549`` reads ``> 3.75``.
+
+    >>> _bound_text("<", 1.2949), _bound_text(">", 3.7549), _bound_text(">", 10.35)
+    ('< 1.3', '> 3.75', '> 10.3')
+    """
+    if value > 0 and math.isfinite(value):
+        scale = 10.0 ** (math.floor(math.log10(value)) - 2)
+        value = (math.ceil if op == "<" else math.floor)(round(value / scale, 9)) * scale
     return f"{op} {fmt(value)}"
 
 
@@ -165,13 +174,13 @@ def _fold_bound(op: str, value: float, quoted: float) -> str:
     when the value lies beyond ``quoted`` on the bound's side, else nothing (it can be 1).
 
     >>> _fold_bound(">", 3e6, 8e5), _fold_bound("<", 1e5, 5e5), _fold_bound(">", 1e5, 5e5)
-    ('> 3.75', '> 5', '')
+    ('> 3.75', '> 5', '≥ 1')
     """
-    if op == ">" and value >= quoted:
+    if quoted > 0 and op == ">" and value >= quoted:
         return _bound_text(">", value / quoted)
-    if op == "<" and 0 < value <= quoted:
+    if quoted > 0 and op == "<" and 0 < value <= quoted:
         return _bound_text(">", quoted / value)
-    return ""
+    return "≥ 1"  # the value may lie at the quote: only the fold's floor is known
 
 
 def _both_defined(ratio: survival.MedianRatio) -> bool:
@@ -288,7 +297,8 @@ def km_median_ratio_fold(ctx: ClaimContext) -> StatisticResult:
         statistic=f"fold difference of the speed-up (KM median {_words(ctx.params['measure'])}, "
                   f"{va} / {vb}) from the quoted ~{fmt(q)}x",
         detail=detail, beyond_budget=not _both_defined(ratio),
-        estimate_text=_fold_bound(*bound, q) if bound else "")
+        # both medians past their runs: the ratio, so its fold, is unknown (not infinite)
+        estimate_text=_fold_bound(*bound, q) if bound else "" if _both_defined(ratio) else "—")
 
 
 @register_statistic("single_run_plausible", roles=("a",),
