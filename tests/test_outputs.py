@@ -264,3 +264,15 @@ def test_the_rule_on_empty_missing_and_hidden_entries(tmp_path):
         check_dir(tmp_path / "empty", RUN, force=True)
     write_run_dir(tmp_path / "r", [10.0, 20.0])
     assert check_dir(tmp_path / "r", RUN, force=False, same=lambda p: True) == SKIP
+
+
+def test_runs_kept_beside_the_reports_are_left_alone_and_anything_else_is_not(tmp_path):
+    """reports/full/runs/ keeps run directories in git between sittings: the default report,
+    written into reports/, must accept that folder beside it, and still refuse a user's file."""
+    reports = tmp_path / "reports"
+    write_run_dir(reports / "full" / "runs" / "cs234" / "HalfCheetah-v5" / "rtg" / "seed0", [1.0, 2.0])
+    (reports / "full" / "runs" / "README.md").write_text("kept runs\n")
+    assert check_dir(reports, REPORT, force=True) == WRITE
+    (reports / "full" / "runs" / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError, match="full"):
+        check_dir(reports, REPORT, force=True)

@@ -138,9 +138,27 @@ SUMMARY = Kind("summary directory", {
     pattern=r"gradstudy\w*\.parquet", pattern_test=_is_parquet)
 
 
+def holds_only_runs(path: Path) -> bool:
+    """A folder of kept run directories (e.g. ``reports/full/runs/``, runs kept in git between
+    sittings), at any depth, with README files beside them: pgbench's, and no report's to touch."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    found = False
+    for p in path.iterdir():
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and p.name == "README.md":
+            continue
+        if RUN.is_own(p) or holds_only_runs(p):
+            found = True
+            continue
+        return False
+    return found
+
+
 REPORT = Kind("report directory", {"index.html": _is_report_html, "README.md": _is_report_markdown,
                                    "figures": _is_figures_dir, "digest.json": is_digest},
-              neighbours=(lambda p: REPORT.is_own(p), is_reference, is_digest))
+              neighbours=(lambda p: REPORT.is_own(p), is_reference, is_digest, holds_only_runs))
 
 
 def _listing(paths: list[Path], limit: int = 3) -> str:
