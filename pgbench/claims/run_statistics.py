@@ -141,7 +141,7 @@ def _median_ratio(ctx: ClaimContext) -> survival.MedianRatio:
 def _ratio_bound(ratio: survival.MedianRatio) -> tuple[str, float] | None:
     """What the data say of the ratio of medians a / b when one median lies past its runs'
     length: ``("<", x)`` when b's does (b's median > its longest run), ``(">", x)`` when a's
-    does; None when both are defined or both undefined.
+    does; None when both are defined, both undefined, or the defined one is 0.
 
     >>> m = lambda med, bound: survival.MedianTime(med, med, med, bound, 0.95, 10, 0)
     >>> r = survival.MedianRatio(0.0, 0.0, 1.4, 0.95, m(65e3, 65e3), m(math.inf, 50e3), 0.0, 1.0)
@@ -171,7 +171,7 @@ def _bound_text(op: str, value: float) -> str:
 
 def _fold_bound(op: str, value: float, quoted: float) -> str:
     """The fold difference from ``quoted`` of a value known only as ``op value``: a lower bound
-    when the value lies beyond ``quoted`` on the bound's side, else nothing (it can be 1).
+    when the value lies beyond ``quoted`` on the bound's side, else ``≥ 1`` (it can be 1).
 
     >>> _fold_bound(">", 3e6, 8e5), _fold_bound("<", 1e5, 5e5), _fold_bound(">", 1e5, 5e5)
     ('> 3.75', '> 5', '≥ 1')

@@ -94,7 +94,7 @@ def _env_sections(summary: Summary, palettes: Mapping[str, Mapping[str, str]], f
 
 def _budget_words(runs) -> str:
     """The env-step budget of a (suite, env): one figure, or one per group of arms when the arms
-    differ (each method at its own published budget), e.g. ``100k (dqn) · 1.00M (ppo)``."""
+    differ (each method at its own published budget), e.g. ``100k (dqn) · 1M (ppo)``."""
     if "budget_steps" not in runs or runs["budget_steps"].isna().all():
         return DASH
     per_arm = runs.dropna(subset=["budget_steps"]).groupby(runs["arm"].astype(str))["budget_steps"]
