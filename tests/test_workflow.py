@@ -250,6 +250,11 @@ def test_smoke_config_runs_end_to_end_and_leaves_a_clean_tree(tmp_path):
                                                                           "TwoStateChain"]
     assert len(pd.read_parquet(summary / "gradstudy.parquet")) > 0
     assert 'id="gradient-study"' in html and 'id="exact-study"' in html
+    # benchmarks/job_costs.py (BENCHMARKS.md's per-job costs) reads the same records: all 16 runs
+    # were trained by this run's jobs, none reused from an earlier one.
+    costs = subprocess.run([sys.executable, "benchmarks/job_costs.py", "results"], cwd=clone,
+                           capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^\| \*\*all\*\* \| \d+ \| 16 \(0\) \|", costs, re.M), costs
     # A second run has nothing to do.
     again = snakemake(tmp_path, "-n", "--configfile", str(cfg_file))
     assert "Nothing to be done" in again.stdout + again.stderr
