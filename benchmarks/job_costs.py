@@ -24,20 +24,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from pgbench.analysis.compute import _benchmark_files, _benchmark_identity
+
 
 def _job_rows(results: Path) -> list[dict]:
     rows = []
-    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
-        rel = tsv.relative_to(results / "benchmarks").with_suffix("")
+    for tsv, root in _benchmark_files(results / "benchmarks"):  # the aggregate's own reader
+        ident = _benchmark_identity(tsv, root)
+        rel = tsv.relative_to(root).with_suffix("")
         bench = pd.read_csv(tsv, sep="\t").iloc[-1]
-        end = tsv.stat().st_mtime
-        start = end - float(bench["s"])
-        row = {"rule": rel.parts[0], "suite": rel.parts[1] if rel.parts[0] == "train" else rel.parts[0],
-               "env": rel.parts[2] if rel.parts[0] == "train" else rel.name, "jobs": 1,
+        start = tsv.stat().st_mtime - float(bench["s"])
+        row = {"rule": ident["rule"], "suite": ident["suite"], "env": ident["env"], "jobs": 1,
                "job_wall_s": float(bench["s"]), "job_cpu_s": float(bench["cpu_time"]),
                "trained": 0, "reused": 0, "trained_cpu_s": 0.0, "reused_cpu_s": 0.0}
         spec = results / "specs" / rel.with_suffix(".json")
-        if rel.parts[0] == "train" and spec.exists():
+        if ident["rule"] == "train" and spec.exists():
             for arm in json.loads(spec.read_text())["arms"]:
                 for seed in arm["seeds"]:
                     run_json = Path(arm["out"].format(seed=seed)) / "run.json"  # from the workflow's root
